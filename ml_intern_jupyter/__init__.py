@@ -1,0 +1,25 @@
+"""ml-intern-jupyter: an ML engineering agent that lives inside your Jupyter kernel.
+
+Importing this package is cheap: litellm, huggingface_hub and jupyter_server
+are imported lazily, on the intern thread, when first needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+
+__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def load_ipython_extension(ipython: Any) -> None:  # pragma: no cover - arrives with the magics
+    from .notebook.magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:  # pragma: no cover
+    from .notebook.magics import unload
+
+    unload(ipython)

@@ -1,0 +1,1 @@
+"""The agent, free of Jupyter: sessions, the turn loop, the model client."""

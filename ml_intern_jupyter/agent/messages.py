@@ -1,0 +1,220 @@
+"""The vocabulary between a session and the outside world.
+
+Operations go in (cell -> session); events come out (session -> subscribers).
+Every event carries `session_id`, a per-session increasing `seq` and a
+`timestamp`; the session fills those in when it emits.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+# ---------------------------------------------------------------- operations
+
+
+class _Op(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class UserInput(_Op):
+    type: Literal["user_input"] = "user_input"
+    text: str
+
+
+class ApprovalDecision(BaseModel):
+    tool_call_id: str
+    approved: bool
+    feedback: str | None = None
+    edited_args: dict[str, Any] | None = None
+    # "Always allow this tool in this session" was ticked.
+    always_allow: bool = False
+
+
+class ExecApproval(_Op):
+    type: Literal["exec_approval"] = "exec_approval"
+    approvals: list[ApprovalDecision]
+
+
+class Interrupt(_Op):
+    type: Literal["interrupt"] = "interrupt"
+
+
+class Undo(_Op):
+    type: Literal["undo"] = "undo"
+
+
+class Compact(_Op):
+    type: Literal["compact"] = "compact"
+
+
+class New(_Op):
+    type: Literal["new"] = "new"
+
+
+class Shutdown(_Op):
+    type: Literal["shutdown"] = "shutdown"
+
+
+Operation = Annotated[
+    UserInput | ExecApproval | Interrupt | Undo | Compact | New | Shutdown,
+    Field(discriminator="type"),
+]
+operation_adapter: TypeAdapter[Operation] = TypeAdapter(Operation)
+
+# -------------------------------------------------------------------- events
+
+
+class Event(BaseModel):
+    type: str
+    session_id: str = ""
+    seq: int = 0
+    timestamp: float = Field(default_factory=time.time)
+
+
+class Ready(Event):
+    type: Literal["ready"] = "ready"
+
+
+class Processing(Event):
+    type: Literal["processing"] = "processing"
+
+
+class AssistantChunk(Event):
+    type: Literal["assistant_chunk"] = "assistant_chunk"
+    content: str
+
+
+class AssistantStreamEnd(Event):
+    type: Literal["assistant_stream_end"] = "assistant_stream_end"
+
+
+class AssistantMessage(Event):
+    type: Literal["assistant_message"] = "assistant_message"
+    content: str
+
+
+class ToolCallEvent(Event):
+    type: Literal["tool_call"] = "tool_call"
+    tool: str
+    arguments: dict[str, Any]
+    tool_call_id: str
+
+
+class ToolOutput(Event):
+    type: Literal["tool_output"] = "tool_output"
+    tool: str
+    tool_call_id: str
+    output: str
+    success: bool
+    display: dict[str, Any] | None = None
+
+
+class ToolLog(Event):
+    type: Literal["tool_log"] = "tool_log"
+    tool: str
+    log: str
+    tool_call_id: str | None = None
+
+
+class ToolStateChange(Event):
+    type: Literal["tool_state_change"] = "tool_state_change"
+    tool_call_id: str
+    tool: str
+    # approved, rejected, running, cancelled, abandoned, or a job state.
+    state: str
+
+
+class PendingCall(BaseModel):
+    tool: str
+    arguments: dict[str, Any]
+    tool_call_id: str
+    reason: str | None = None
+    estimated_cost_usd: float | None = None
+    always_allowable: bool = False
+
+
+class ApprovalRequired(Event):
+    type: Literal["approval_required"] = "approval_required"
+    tools: list[PendingCall]
+    count: int
+
+
+class PlanUpdate(Event):
+    type: Literal["plan_update"] = "plan_update"
+    plan: list[dict[str, Any]]
+
+
+class LLMCall(Event):
+    type: Literal["llm_call"] = "llm_call"
+    model: str
+    latency_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    kind: str = "turn"  # turn | compaction | summary
+
+
+class Compacted(Event):
+    type: Literal["compacted"] = "compacted"
+    old_tokens: int
+    new_tokens: int
+
+
+class TurnComplete(Event):
+    type: Literal["turn_complete"] = "turn_complete"
+    final_response: str
+
+
+class Interrupted(Event):
+    type: Literal["interrupted"] = "interrupted"
+
+
+class Error(Event):
+    type: Literal["error"] = "error"
+    error: str
+    kind: str = "internal"
+    login_required: bool = False
+    # True when the session cannot continue (e.g. compaction failed).
+    fatal: bool = False
+
+
+class UndoComplete(Event):
+    type: Literal["undo_complete"] = "undo_complete"
+    removed: int = 0
+
+
+class SessionExpired(Event):
+    type: Literal["session_expired"] = "session_expired"
+    previous_session_id: str
+
+
+class ShutdownEvent(Event):
+    type: Literal["shutdown"] = "shutdown"
+
+
+AnyEvent = Annotated[
+    Ready
+    | Processing
+    | AssistantChunk
+    | AssistantStreamEnd
+    | AssistantMessage
+    | ToolCallEvent
+    | ToolOutput
+    | ToolLog
+    | ToolStateChange
+    | ApprovalRequired
+    | PlanUpdate
+    | LLMCall
+    | Compacted
+    | TurnComplete
+    | Interrupted
+    | Error
+    | UndoComplete
+    | SessionExpired
+    | ShutdownEvent,
+    Field(discriminator="type"),
+]
+event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

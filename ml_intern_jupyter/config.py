@@ -1,0 +1,197 @@
+"""Settings: packaged defaults < user file < environment < per-session overrides.
+
+The user file is `$ML_INTERN_CONFIG`, else `~/.config/ml-intern-jupyter/config.json`.
+Every field can be set from the environment as `ML_INTERN_<FIELD>` (upper
+case); `ML_INTERN_MODEL` is short for `ML_INTERN_MODEL_NAME`. String values in
+the user file may use `${VAR}` and `${VAR:-default}`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+__all__ = ["Config", "ModelPrice", "load_config", "user_config_path"]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# Installed wheel: ml_intern_jupyter/configs/; source checkout: configs/ at the root.
+_DEFAULT_CANDIDATES = (
+    _PACKAGE_DIR / "configs" / "default.json",
+    _PACKAGE_DIR.parent / "configs" / "default.json",
+)
+_ENV_ALIASES = {"ML_INTERN_MODEL": "model_name"}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ModelPrice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    model_name: str = Field(min_length=1)
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = "high"
+    max_iterations: int = Field(300, ge=-1)
+    yolo_mode: bool = False
+    yolo_budget_usd: float | None = Field(None, ge=0)
+    confirm_cpu_jobs: bool = True
+    save_sessions: bool = True
+    share_traces: bool = True
+    personal_trace_repo_template: str = "{hf_user}/ml-intern-sessions"
+    home: Path | None = None
+    workdir: Path | None = None
+    tool_timeout_s: float = Field(120, gt=0)
+    tool_output_limit: int = Field(25_000, gt=100)
+    context_window: int | None = Field(None, gt=0)
+    compaction_threshold: float = Field(0.9, gt=0, le=1)
+    llm_attempts: int = Field(3, ge=1)
+    retry_rate_limit_waits_s: list[float] = Field(default_factory=lambda: [30, 60])
+    retry_transient_waits_s: list[float] = Field(default_factory=lambda: [5, 15, 30])
+    retry_after_max_s: float = Field(120, ge=0)
+    llm_timeout_s: float = Field(600, gt=0)
+    continuation_nudges: int = Field(2, ge=0)
+    model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        """A copy with per-session overrides applied and validated."""
+        return _validate(
+            {**self.model_dump(exclude_unset=False), **overrides},
+            {k: "per-session overrides" for k in overrides},
+        )
+
+    def resolved_home(self) -> Path:
+        if self.home is not None:
+            return self.home.expanduser()
+        from jupyter_core.paths import jupyter_data_dir
+
+        return Path(jupyter_data_dir()) / "ml_intern_jupyter"
+
+
+def user_config_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    explicit = env.get("ML_INTERN_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path.home() / ".config" / "ml-intern-jupyter" / "config.json"
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    user_file: Path | None = None,
+) -> Config:
+    """Merge every layer and validate; raises ConfigError naming field and source."""
+    env = os.environ if env is None else env
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    default_path = next((p for p in _DEFAULT_CANDIDATES if p.is_file()), None)
+    if default_path is not None:
+        _layer(
+            merged, sources, _read_json(default_path, env), f"packaged defaults ({default_path})"
+        )
+
+    path = user_file if user_file is not None else user_config_path(env)
+    if path.is_file():
+        data = _read_json(path, env)
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"Config file {path} must contain a JSON object, not {type(data).__name__}."
+            )
+        _layer(merged, sources, data, str(path))
+    elif env.get("ML_INTERN_CONFIG"):
+        raise ConfigError(f"ML_INTERN_CONFIG points to {path}, which does not exist.")
+
+    _layer(merged, sources, _from_env(env), None)
+    if overrides:
+        _layer(merged, sources, dict(overrides), "per-session overrides")
+    return _validate(merged, sources)
+
+
+def _layer(
+    merged: dict[str, Any], sources: dict[str, str], data: dict[str, Any], source: str | None
+) -> None:
+    for key, value in data.items():
+        merged[key] = value
+        sources[key] = source if source is not None else f"environment variable {_env_name(key)}"
+
+
+def _env_name(field: str) -> str:
+    for alias, target in _ENV_ALIASES.items():
+        if target == field:
+            return alias
+    return f"ML_INTERN_{field.upper()}"
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in Config.model_fields:
+        raw = env.get(f"ML_INTERN_{name.upper()}")
+        if raw is not None:
+            out[name] = _parse_env_value(raw)
+    for alias, name in _ENV_ALIASES.items():
+        if alias in env:
+            out[name] = env[alias]
+    return out
+
+
+def _parse_env_value(raw: str) -> Any:
+    # Numbers, booleans, lists and objects come as JSON; anything else is a string.
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _read_json(path: Path, env: Mapping[str, str]) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file {path}: {exc.strerror or exc}.") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"Config file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
+        ) from None
+    return _substitute(data, env)
+
+
+def _substitute(value: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return _VAR.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), value)
+    if isinstance(value, list):
+        return [_substitute(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, env) for k, v in value.items()}
+    return value
+
+
+def _validate(data: dict[str, Any], sources: Mapping[str, str]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        where = ".".join(str(p) for p in err["loc"])
+        source = sources.get(field, "the configuration")
+        if err["type"] == "extra_forbidden":
+            valid = ", ".join(sorted(Config.model_fields))
+            raise ConfigError(
+                f"Unknown config field '{field}' in {source}. Valid fields: {valid}."
+            ) from None
+        raise ConfigError(
+            f"Invalid config value for '{where}' in {source}: {err['msg']} (got {err.get('input')!r})."
+        ) from None

@@ -1,0 +1,55 @@
+"""All of the project's exceptions, under one base class.
+
+Every exception carries a message written for the user: what went wrong and
+what to do. Views show `str(exc)`; nobody should ever need a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "InternError",
+    "LLMError",
+    "MissingTokenError",
+    "SessionError",
+]
+
+
+class InternError(Exception):
+    """Base class; `str(exc)` is the friendly message."""
+
+
+class ConfigError(InternError):
+    """A config file or value is invalid."""
+
+
+class SessionError(InternError):
+    """An operation does not fit the session's state (unknown id, ended session)."""
+
+
+class LLMError(InternError):
+    """A model call failed in a way retrying will not fix.
+
+    `kind` is one of: auth, billing, model_not_found, provider_unsupported,
+    context_overflow, rate_limit, transient, bad_request, bad_response.
+    """
+
+    def __init__(self, message: str, *, kind: str = "bad_request", login_required: bool = False):
+        super().__init__(message)
+        self.kind = kind
+        self.login_required = login_required
+
+
+class MissingTokenError(LLMError):
+    """A Hugging Face router model was chosen but no token is available."""
+
+    def __init__(self, model: str):
+        super().__init__(
+            f"No Hugging Face token found for model '{model}'. Log in with "
+            "`%intern login` (or `huggingface-cli login`), or set the HF_TOKEN "
+            "environment variable. To use a local model instead, pick one with "
+            "a local prefix, e.g. `%intern model ollama/llama3.1`.",
+            kind="auth",
+            login_required=True,
+        )
+        self.model = model

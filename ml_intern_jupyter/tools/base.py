@@ -1,0 +1,105 @@
+"""The tool contract: what a tool declares and what it returns.
+
+A tool is a `ToolSpec`: a name, a description and a JSON-schema for its
+arguments (what the model sees), an async handler, and an approval rule.
+Handlers receive validated arguments and a `ToolContext`; they return a
+`ToolResult` (or a plain string, meaning success).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Approval",
+    "ToolContext",
+    "ToolResult",
+    "ToolSpec",
+    "ask_always",
+    "never_ask",
+]
+
+
+class Approval(enum.Enum):
+    """Whether a call needs the user's consent before it runs."""
+
+    NO = "no"  # runs without asking
+    ASK = "ask"  # asks, unless yolo or "always allow <tool>" is on
+    ALWAYS_ASK = "always_ask"  # asks even in yolo (e.g. scheduled jobs)
+
+
+@dataclass
+class ToolResult:
+    output: str
+    success: bool = True
+    # Actual cost of what the call spent (e.g. a finished cloud job), used to
+    # reconcile a yolo reservation; None when the call costs nothing known.
+    cost_usd: float | None = None
+    # Optional rich payload for the notebook view (images, URLs); never sent
+    # to the model.
+    display: dict[str, Any] | None = None
+
+
+@dataclass
+class ToolContext:
+    """What a running tool may touch: its session's state and its event hooks."""
+
+    session_id: str
+    tool_call_id: str
+    workdir: Path
+    # Paths (resolved) with the mtime seen when the session last read them;
+    # `edit` and overwriting `write` require a prior read of an unchanged file.
+    read_files: dict[str, float] = field(default_factory=dict)
+    log: Callable[[str], None] = lambda _line: None
+    set_state: Callable[[str], None] = lambda _state: None
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    set_plan: Callable[[list[dict[str, Any]]], None] = lambda _plan: None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[dict[str, Any], ToolContext], Awaitable["ToolResult | str"]]
+ApprovalRule = Callable[[dict[str, Any]], Approval]
+CostEstimator = Callable[[dict[str, Any]], "float | None"]
+
+
+def _never(_args: dict[str, Any]) -> Approval:
+    return Approval.NO
+
+
+@dataclass
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    handler: Handler
+    approval: ApprovalRule = _never
+    # Seconds before the call is abandoned with a timeout result; None = no limit.
+    timeout: float | None = 120.0
+    # For calls that spend money: an estimate in USD, or None when unknown
+    # (unknown cost fails closed under a yolo budget: the call asks).
+    estimate_cost: CostEstimator | None = None
+    # Offer "always allow this tool in this session" on its approval card.
+    always_allowable: bool = False
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI `tools` entry for this tool."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+
+def ask_always(_args: dict[str, Any]) -> Approval:
+    """Approval rule for tools that always ask (unless yolo / always-allowed)."""
+    return Approval.ASK
+
+
+never_ask = _never
