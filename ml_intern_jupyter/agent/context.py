@@ -110,8 +110,8 @@ class History:
 
     # -- repairs and rewrites
 
-    def patch_dangling(self) -> int:
-        """Give every tool call without a result the 'not executed' result."""
+    def patch_dangling(self, text: str = DANGLING_RESULT) -> int:
+        """Give every tool call without a result a result saying it did not run."""
         patched = 0
         i = 0
         while i < len(self.messages):
@@ -131,7 +131,7 @@ class History:
                             "role": "tool",
                             "tool_call_id": call["id"],
                             "name": call["function"]["name"],
-                            "content": DANGLING_RESULT,
+                            "content": text,
                             "_ts": time.time(),
                         },
                     )

@@ -8,6 +8,7 @@ loop ever waits on its ~3.5 s import.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import logging
 import os
@@ -177,12 +178,14 @@ class _Accumulator:
                 index if index is not None else len(self.calls),
                 {"id": "", "name": "", "arguments": ""},
             )
+            # Ids and names arrive whole (some servers repeat them on every
+            # delta), so they are set, not appended; arguments are fragments.
             if getattr(tc, "id", None):
-                slot["id"] += tc.id
+                slot["id"] = tc.id
             fn = getattr(tc, "function", None)
             if fn is not None:
                 if getattr(fn, "name", None):
-                    slot["name"] += fn.name
+                    slot["name"] = fn.name
                 if getattr(fn, "arguments", None):
                     slot["arguments"] += fn.arguments
         text = getattr(delta, "content", None) or ""
@@ -219,19 +222,25 @@ def classify(exc: BaseException, target: ModelTarget) -> LLMError:
         return exc
     lm = _litellm
     detail = _short(exc)
+    # litellm maps some statuses of OpenAI-compatible servers to BadRequestError
+    # (e.g. 401/403); the status code is the reliable part.
+    status = getattr(exc, "status_code", None)
     if lm is not None:
         if isinstance(exc, lm.ContextWindowExceededError):
             return LLMError(
                 f"The conversation no longer fits the model's context: {detail}",
                 kind="context_overflow",
             )
-        if isinstance(exc, lm.RateLimitError):
+        if isinstance(exc, lm.RateLimitError) or status == 429:
             return RetryableLLMError(
                 f"Rate limited by the model server: {detail}",
                 kind="rate_limit",
                 retry_after=_retry_after(exc),
             )
-        if isinstance(exc, lm.AuthenticationError | lm.PermissionDeniedError):
+        if isinstance(exc, lm.AuthenticationError | lm.PermissionDeniedError) or status in (
+            401,
+            403,
+        ):
             hint = (
                 "Check your Hugging Face token (`%intern login` or HF_TOKEN) and that it may call Inference Providers."
                 if target.is_router
@@ -242,12 +251,12 @@ def classify(exc: BaseException, target: ModelTarget) -> LLMError:
                 kind="auth",
                 login_required=target.is_router,
             )
-        if isinstance(exc, lm.BudgetExceededError) or getattr(exc, "status_code", None) == 402:
+        if isinstance(exc, lm.BudgetExceededError) or status == 402:
             return LLMError(
                 f"Billing problem for '{target.model_id}': {detail}. Check your credits or plan.",
                 kind="billing",
             )
-        if isinstance(exc, lm.NotFoundError):
+        if isinstance(exc, lm.NotFoundError) or status == 404:
             return LLMError(
                 f"Model '{target.model_id}' was not found at {target.api_base}: {detail}. Pick another with `%intern model ID`.",
                 kind="model_not_found",
@@ -273,7 +282,6 @@ def classify(exc: BaseException, target: ModelTarget) -> LLMError:
         if isinstance(exc, lm.BadRequestError):
             return LLMError(f"The model server refused the request: {detail}", kind="bad_request")
         if isinstance(exc, lm.APIError):
-            status = getattr(exc, "status_code", None)
             if status in (500, 502, 503, 504):
                 return RetryableLLMError(f"Model server error {status}: {detail}", kind="transient")
             return LLMError(f"Model server error: {detail}", kind="bad_request")
@@ -313,8 +321,14 @@ def _retry_after(exc: BaseException) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:  # an HTTP date
         when = email.utils.parsedate_to_datetime(str(value))
-        return max(0.0, when.timestamp() - time.time()) if when else None
+    except (TypeError, ValueError, IndexError):
+        return None  # unparseable: fall back to our own waits
+    if when.tzinfo is None:  # "-0000" parses naive but means UTC
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, when.timestamp() - time.time())
 
 
 # --------------------------------------------------------------------- client
@@ -350,6 +364,9 @@ class LLMClient:
         on_chunk: ChunkCallback,
         on_retry: RetryCallback,
     ) -> LLMResponse:
+        """Stream one reply. `on_retry` is called before each retry; text already
+        passed to `on_chunk` by the failed attempt is void (the retry streams the
+        reply from the start), so a view should drop it when `on_retry` fires."""
         return await self._with_retries(
             lambda target: self._stream_once(target, messages, tools, on_chunk), on_retry
         )
@@ -471,6 +488,7 @@ class LLMClient:
         self, call: Callable[[ModelTarget], Awaitable[LLMResponse]], on_retry: RetryCallback
     ) -> LLMResponse:
         target = self.target()
+        await ensure_litellm()  # a first-use import must not count as model latency
         attempts = self.config.llm_attempts
         for attempt in range(1, attempts + 1):
             started = time.perf_counter()

@@ -1,0 +1,96 @@
+"""The tool router: look a tool up, validate its arguments, run it, cap its output.
+
+Everything the *model* got wrong (an unknown tool, arguments that break the
+schema) and everything a tool raised comes back as a failed `ToolResult`
+whose text says what to do, so the turn goes on and the model can retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from .base import ToolContext, ToolResult, ToolSpec
+
+__all__ = ["ToolRouter", "cap_output"]
+
+
+def cap_output(text: str, limit: int) -> str:
+    """Keep the head and tail of `text` within `limit` characters, saying so."""
+    if len(text) <= limit:
+        return text
+    note = f"\n\n[... output truncated: {len(text) - limit:,} of {len(text):,} characters omitted ...]\n\n"
+    keep = max(limit - len(note), 0)
+    head = keep * 2 // 3
+    return text[:head] + note + text[len(text) - (keep - head) :]
+
+
+class ToolRouter:
+    def __init__(self, specs: Iterable[ToolSpec] = (), *, output_limit: int = 25_000):
+        self.output_limit = output_limit
+        self._specs: dict[str, ToolSpec] = {}
+        self._validators: dict[str, Any] = {}
+        for spec in specs:
+            self.register(spec)
+
+    def register(self, spec: ToolSpec) -> None:
+        self._specs[spec.name] = spec
+        self._validators.pop(spec.name, None)
+
+    def get(self, name: str) -> ToolSpec | None:
+        return self._specs.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return [spec.schema() for spec in self._specs.values()]
+
+    def validate(self, name: str, args: dict[str, Any]) -> str | None:
+        """None when `args` fit the tool's schema, else a message for the model."""
+        validator = self._validators.get(name)
+        if validator is None:
+            from jsonschema import Draft202012Validator
+
+            validator = Draft202012Validator(self._specs[name].parameters)
+            self._validators[name] = validator
+        errors = sorted(validator.iter_errors(args), key=lambda e: list(e.absolute_path))
+        if not errors:
+            return None
+        problems = "; ".join(
+            f"{'/'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}"
+            for e in errors[:5]
+        )
+        return (
+            f"ERROR: Invalid arguments for '{name}', so it was NOT executed: {problems}. "
+            "Check the tool's parameter schema and call it again."
+        )
+
+    async def run(self, name: str, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        spec = self._specs.get(name)
+        if spec is None:
+            available = ", ".join(sorted(self._specs)) or "none"
+            return ToolResult(
+                f"ERROR: There is no tool named '{name}'. Available tools: {available}.",
+                success=False,
+            )
+        problem = self.validate(name, args)
+        if problem is not None:
+            return ToolResult(problem, success=False)
+        try:
+            if spec.timeout is None:
+                raw = await spec.handler(args, ctx)
+            else:
+                raw = await asyncio.wait_for(spec.handler(args, ctx), spec.timeout)
+        except asyncio.TimeoutError:
+            return ToolResult(
+                f"ERROR: '{name}' did not finish within {spec.timeout:g} s and was stopped.",
+                success=False,
+            )
+        except Exception as exc:  # CancelledError is a BaseException and propagates
+            return ToolResult(f"ERROR: '{name}' failed: {type(exc).__name__}: {exc}", success=False)
+        result = raw if isinstance(raw, ToolResult) else ToolResult(str(raw))
+        result.output = cap_output(result.output, self.output_limit)
+        return result

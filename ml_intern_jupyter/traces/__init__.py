@@ -1,0 +1,1 @@
+"""Traces: secret scrubbing, Claude Code JSONL conversion, upload."""
