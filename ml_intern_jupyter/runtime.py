@@ -10,6 +10,7 @@ methods here are safe to call from any *other* thread; callbacks passed to
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import logging
 import threading
@@ -33,6 +34,7 @@ class Runtime:
         self._thread: threading.Thread | None = None
         self._sessions: dict[str, Any] = {}
         self._prewarm: concurrent.futures.Future[Any] | None = None
+        self._atexit = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -59,15 +61,18 @@ class Runtime:
             self._thread = threading.Thread(target=main, name=self.name, daemon=True)
             self._thread.start()
             ready.wait()
+            if not self._atexit:
+                atexit.register(self.shutdown, 2.0)
+                self._atexit = True
             self._loop = loop
             return loop
 
     def prewarm(self) -> concurrent.futures.Future[Any]:
         """Import litellm on the intern side so the first turn does not wait for it."""
         if self._prewarm is None:
-            from .agent.llm import ensure_litellm
+            from .agent.llm import prewarm
 
-            self._prewarm = self.submit_coro(ensure_litellm())
+            self._prewarm = self.submit_coro(prewarm())
         return self._prewarm
 
     def in_intern_thread(self) -> bool:

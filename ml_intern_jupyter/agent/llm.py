@@ -523,3 +523,34 @@ class LLMClient:
                 )
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def prewarm() -> None:
+    """Import litellm and load what its first call loads lazily (~0.5 s here).
+
+    The warm-up call goes to a loopback port that was just closed, so it is
+    refused at once and nothing leaves the machine.
+    """
+    import socket
+
+    lm = await ensure_litellm()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    try:
+        stream = await lm.acompletion(
+            model="openai/warm-up",
+            api_base=f"http://127.0.0.1:{port}/v1",
+            api_key="warm-up",
+            messages=[{"role": "user", "content": "warm-up"}],
+            tools=[{"type": "function", "function": {"name": "noop", "parameters": {"type": "object"}}}],
+            stream=True,
+            stream_options={"include_usage": True},
+            num_retries=0,
+            max_retries=0,
+            timeout=5,
+        )
+        async for _chunk in stream:
+            pass
+    except Exception:
+        pass  # refused, as intended

@@ -73,6 +73,7 @@ class TurnRunner:
     def __init__(self, session: Session):
         self.s = session
         self.running: dict[str, str] = {}  # tool_call_id -> tool, while executing
+        self.finished: dict[str, tuple[str, ToolResult]] = {}  # done, not yet in history
         self.streamed: list[str] = []  # text streamed by the current LLM call
         self.doom = session.doom
         self.malformed = session.malformed
@@ -353,10 +354,10 @@ class TurnRunner:
         async def one(cid: str, name: str, args: dict[str, Any]) -> ToolResult:
             self.running[cid] = name
             self._state(cid, name, "running")
-            try:
-                result = await s.tools.run(name, args, s.tool_context(name, cid))
-            finally:
-                self.running.pop(cid, None)
+            # Left in `running` if cancelled, so the interrupt handler can close it.
+            result = await s.tools.run(name, args, s.tool_context(name, cid))
+            self.running.pop(cid, None)
+            self.finished[cid] = (name, result)
             s.policy.settle(cid, success=result.success, actual_usd=result.cost_usd)
             if result.cost_usd:
                 s.totals.cost_usd += result.cost_usd
@@ -366,6 +367,7 @@ class TurnRunner:
         return {c[0]: r for c, r in zip(calls, outputs, strict=True)}
 
     def _record_result(self, cid: str, name: str, result: ToolResult) -> None:
+        self.finished.pop(cid, None)
         self.s.history.add_tool_result(cid, name, result.output)
         self.s.emit(
             ev.ToolOutput(
@@ -481,6 +483,8 @@ class TurnRunner:
             s.history.add_assistant("".join(self.streamed))
             s.emit(ev.AssistantStreamEnd())
             self.streamed = []
+        for cid, (name, result) in list(self.finished.items()):
+            self._record_result(cid, name, result)  # calls that finished keep their results
         for cid, tool in list(self.running.items()):
             self._state(cid, tool, "cancelled")
         s.history.patch_dangling(CANCELLED)

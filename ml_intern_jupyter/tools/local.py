@@ -152,6 +152,33 @@ class _Capture:
         return _collapse_cr(text)
 
 
+def _close_transport(proc: asyncio.subprocess.Process) -> None:
+    # A process that left the group (setsid) may still hold the pipe; release
+    # our end now rather than when the transport is collected (maybe after its
+    # loop closed). asyncio has no public handle for this.
+    transport = getattr(proc, "_transport", None)
+    if transport is not None:
+        with contextlib.suppress(Exception):
+            transport.close()
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> None:
+    """Wait for the shell itself to exit.
+
+    `proc.wait()` alone also waits for the output pipe to close, which a
+    background child (`server &`) can keep open for ever; so poll the exit
+    status as well (backing off to every 0.25 s).
+    """
+    waiter = asyncio.ensure_future(proc.wait())
+    delay = 0.01
+    try:
+        while proc.returncode is None:
+            await asyncio.wait({waiter}, timeout=delay)
+            delay = min(delay * 2, 0.25)
+    finally:
+        waiter.cancel()
+
+
 async def _pump(stream: asyncio.StreamReader, capture: _Capture) -> None:
     while data := await stream.read(65536):
         capture.add(data)
@@ -185,11 +212,11 @@ def _bash_handler(default_timeout: float) -> Callable[..., Awaitable[ToolResult]
         timed_out = lingering = False
         try:
             try:
-                await asyncio.wait_for(proc.wait(), timeout)
+                await asyncio.wait_for(_exited(proc), timeout)
             except asyncio.TimeoutError:
                 timed_out = True
                 _kill_group(proc)
-                await proc.wait()
+                await _exited(proc)
             try:  # background children may still hold the pipe open
                 await asyncio.wait_for(asyncio.shield(reader), _DRAIN_GRACE)
             except asyncio.TimeoutError:
@@ -201,8 +228,10 @@ def _bash_handler(default_timeout: float) -> Callable[..., Awaitable[ToolResult]
             _kill_group(proc)
             reader.cancel()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), 2.0)
+                await asyncio.wait_for(_exited(proc), 2.0)
             raise
+        finally:
+            _close_transport(proc)
 
         out = capture.finish().rstrip("\n") or "(no output)"
         if timed_out:
