@@ -79,11 +79,10 @@ class DoomLoopGuard:
         self._fired_at = -1  # number of signatures seen when it last fired
 
     def check(self, messages: list[dict[str, Any]]) -> str | None:
-        sigs = call_signatures(messages[-WINDOW:])
-        total = len(call_signatures(messages))
+        total = sum(len(m.get("tool_calls") or ()) for m in messages if m.get("role") == "assistant")
         if total == self._fired_at:
             return None  # nothing new since the last warning
-        unit = find_repetition(sigs)
+        unit = find_repetition(call_signatures(messages[-WINDOW:]))
         if unit is None:
             return None
         self._fired_at = total
