@@ -543,7 +543,9 @@ async def prewarm() -> None:
             api_base=f"http://127.0.0.1:{port}/v1",
             api_key="warm-up",
             messages=[{"role": "user", "content": "warm-up"}],
-            tools=[{"type": "function", "function": {"name": "noop", "parameters": {"type": "object"}}}],
+            tools=[
+                {"type": "function", "function": {"name": "noop", "parameters": {"type": "object"}}}
+            ],
             stream=True,
             stream_options={"include_usage": True},
             num_retries=0,

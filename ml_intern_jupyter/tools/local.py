@@ -135,7 +135,7 @@ class _Capture:
             for line in lines:
                 self._log(line)
 
-    def _log(self, raw: bytes) -> None:
+    def _log(self, raw: bytes | bytearray) -> None:
         if self.logged < _MAX_LOG_LINES:
             _safe_log(self.ctx, _collapse_cr(raw.decode("utf-8", "replace"))[:_MAX_LOG_LINE])
         elif self.logged == _MAX_LOG_LINES:

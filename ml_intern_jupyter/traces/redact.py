@@ -14,16 +14,22 @@ __all__ = ["REDACTED", "scrub", "scrub_text"]
 
 REDACTED = "[REDACTED]"
 
+# Names that say "this holds a secret" (env-var style; case-insensitive).
+_SECRET_NAME = (
+    r"[A-Z0-9_]*(?:TOKEN|API_KEY|SECRET|SECRET_KEY|SECRET_ACCESS_KEY|PASSWORD|ACCESS_KEY_ID)"
+)
+_SECRET_KEY = re.compile(rf"(?i)^{_SECRET_NAME}$")
+
+# `NAME=value`, `NAME: value`, JSON `"NAME": "value"`, `env["NAME"] = 'value'`:
+# the name and separator are kept, the value (quoted: up to the closing quote,
+# spaces included) is replaced.
+_ASSIGNMENT = re.compile(
+    rf"(?i)\b({_SECRET_NAME})(['\"]?\]?[ \t]*[=:][ \t]*)"
+    r"(?:\"([^\"\n]+)\"|'([^'\n]+)'|[^\s'\"]+)"
+)
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # `NAME=value` / `NAME: value` where NAME ends like a secret; keep the name.
-    (
-        re.compile(
-            r"(?i)\b([A-Z0-9_]*(?:TOKEN|API_KEY|SECRET|PASSWORD|ACCESS_KEY_ID))"
-            r"(\s*[=:]\s*)(['\"]?)([^\s'\"]+)\3"
-        ),
-        r"\1\2\3" + REDACTED + r"\3",
-    ),
-    (re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{20,}"), "Bearer " + REDACTED),
+    (re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]{20,}"), "Bearer " + REDACTED),
     (re.compile(r"\bhf_[A-Za-z0-9]{30,}"), REDACTED),
     (re.compile(r"\bsk-ant-[A-Za-z0-9_-]{10,}"), REDACTED),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{40,}"), REDACTED),
@@ -33,7 +39,18 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+def _redact_assignment(m: re.Match[str]) -> str:
+    if m.group(3) is not None:
+        value = f'"{REDACTED}"'
+    elif m.group(4) is not None:
+        value = f"'{REDACTED}'"
+    else:
+        value = REDACTED
+    return m.group(1) + m.group(2) + value
+
+
 def scrub_text(text: str) -> str:
+    text = _ASSIGNMENT.sub(_redact_assignment, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -44,7 +61,13 @@ def scrub(value: Any) -> Any:
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items()}
+        # {"HF_TOKEN": "..."} (e.g. a job's env or secrets) is `NAME=value` too.
+        return {
+            k: REDACTED
+            if isinstance(k, str) and isinstance(v, str) and v and _SECRET_KEY.match(k)
+            else scrub(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [scrub(v) for v in value]
     if isinstance(value, tuple):

@@ -1,0 +1,78 @@
+"""Shared pytest fixtures.
+
+Nothing here reaches the network: model calls go to a scripted loopback server
+(`tests.fakes.llm_server.FakeLLMServer`).
+
+Fixtures
+--------
+``fake_llm``
+    A started `FakeLLMServer` (OpenAI-compatible, on 127.0.0.1, random port);
+    stopped after the test. Script replies with ``fake_llm.script(Reply(...),
+    ErrorReply.rate_limit(...), Disconnect(), ...)`` and inspect
+    ``fake_llm.requests[-1].headers`` / ``.body`` afterwards.
+
+``llm_env``
+    Points the process environment at ``fake_llm`` (via monkeypatch, undone
+    after the test): ``VLLM_BASE_URL`` = the fake's url, so a model id
+    ``vllm/test-model`` talks to it; ``LITELLM_LOCAL_MODEL_COST_MAP=True`` so
+    importing litellm never downloads its price map; ``ML_INTERN_HOME`` = a
+    fresh tmp dir (sessions, stores); and ``HF_TOKEN`` cleared, so nothing
+    can use the developer's real token. Returns the fake server.
+    Code that takes ``env=`` explicitly does not need it.
+
+``fast_retry_config``
+    A `Config` for ``vllm/test-model`` with millisecond retry waits, for
+    tests that exercise retries without sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ml_intern_jupyter.config import Config
+from tests.fakes.llm_server import FakeLLMServer
+
+# Importing litellm (anywhere, any test) must never try the network.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+FAKE_MODEL_ID = "vllm/test-model"
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLMServer]:
+    """A running scripted OpenAI-compatible server; stopped after the test."""
+    server = FakeLLMServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def llm_env(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> FakeLLMServer:
+    """Environment for code that reads os.environ: local model -> the fake server."""
+    home = tmp_path / "ml_intern_home"
+    home.mkdir()
+    monkeypatch.setenv("VLLM_BASE_URL", fake_llm.url)
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("ML_INTERN_HOME", str(home))
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "ML_INTERN_MODEL", "ML_INTERN_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    return fake_llm
+
+
+@pytest.fixture
+def fast_retry_config() -> Config:
+    """Config for the fake model whose retry waits are milliseconds."""
+    return Config(
+        model_name=FAKE_MODEL_ID,
+        retry_rate_limit_waits_s=[0.001, 0.002],
+        retry_transient_waits_s=[0.001, 0.002, 0.003],
+        retry_after_max_s=5,
+    )
