@@ -176,6 +176,7 @@ class TurnRunner:
             if note:
                 s.history.add_user(note)
             s.history.patch_dangling()
+            await s.persist()  # completed messages are stored before the next model call
             response = await self._call_llm()
             if response is None:
                 return  # error already reported
@@ -220,6 +221,7 @@ class TurnRunner:
             s.state = "idle"
             return
         s.state = "idle"
+        await s.persist(meta=True)
         s.emit(ev.TurnComplete(final_response=final))
 
     async def _call_llm(self) -> LLMResponse | None:

@@ -27,6 +27,7 @@ from .approvals import ApprovalPolicy
 from .context import History
 from .guards import DoomLoopGuard, MalformedStreak
 from .llm import LLMClient
+from .persistence import Recorder
 
 __all__ = ["PendingCall", "Session", "Subscriber", "Totals"]
 
@@ -96,6 +97,7 @@ class Session:
         self.doom = DoomLoopGuard()
         self.malformed = MalformedStreak()
         self.last_turn_seconds = 0.0
+        self.recorder: Recorder | None = None  # set to save the session to a store
         self.created = time.time()
         self._sleep = sleep
         self._llm_env = llm_env
@@ -216,6 +218,7 @@ class Session:
                     ev.Error(error=f"Internal error: {type(exc).__name__}: {exc}", kind="internal")
                 )
             finally:
+                await self.persist(meta=True)
                 self._unfinished -= 1
                 if self._unfinished == 0:
                     self._idle.set()
@@ -286,6 +289,11 @@ class Session:
         self._subs = []
 
     # -------------------------------------------------------------- helpers
+
+    async def persist(self, *, meta: bool = False) -> None:
+        """Save completed messages (and with `meta` the totals) if a store is attached."""
+        if self.recorder is not None:
+            await self.recorder.sync(self, meta=meta)
 
     def tool_context(self, tool: str, tool_call_id: str) -> ToolContext:
         def set_plan(plan: list[dict[str, Any]]) -> None:
