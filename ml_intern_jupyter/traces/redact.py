@@ -22,21 +22,59 @@ _SECRET_KEY = re.compile(rf"(?i)^{_SECRET_NAME}$")
 
 # `NAME=value`, `NAME: value`, JSON `"NAME": "value"`, `env["NAME"] = 'value'`:
 # the name and separator are kept, the value (quoted: up to the closing quote,
-# spaces included) is replaced.
-_ASSIGNMENT = re.compile(
-    rf"(?i)\b({_SECRET_NAME})(['\"]?\]?[ \t]*[=:][ \t]*)"
-    r"(?:\"([^\"\n]+)\"|'([^'\n]+)'|[^\s'\"]+)"
+# spaces included) is replaced. Env-style upper-case names take any value;
+# other spellings only quoted values, so ML code such as
+# `tokenizer.pad_token = tokenizer.eos_token` stays readable. Matching starts
+# at the name's secret-like ending (whatever precedes it is kept anyway),
+# which lets the regex engine skip most text quickly.
+_KEYWORD = r"(?:TOKEN|API_KEY|SECRET|SECRET_KEY|SECRET_ACCESS_KEY|PASSWORD|ACCESS_KEY_ID)"
+_SEPARATOR = r"(['\"]?\]?[ \t]*[=:][ \t]*)"
+_QUOTED = r"\"([^\"\n]+)\"|'([^'\n]+)'"
+_UPPER_ASSIGNMENT = re.compile(rf"({_KEYWORD}){_SEPARATOR}(?:{_QUOTED}|[^\s'\"]+)")
+_ANY_CASE_ASSIGNMENT = re.compile(rf"(?i)({_KEYWORD}){_SEPARATOR}(?:{_QUOTED})")
+# For lower-cased ASCII text: find each keyword with str.find (C speed), then
+# match the separator and a quoted value right after it. An IGNORECASE
+# alternation has no literal prefix, so the engine tries every position.
+_LOWER_KEYWORDS = (
+    "token",
+    "api_key",
+    "secret",
+    "secret_key",
+    "secret_access_key",
+    "password",
+    "access_key_id",
 )
+_AFTER_KEYWORD = re.compile(rf"{_SEPARATOR}(?:{_QUOTED})")
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]{20,}"), "Bearer " + REDACTED),
-    (re.compile(r"\bhf_[A-Za-z0-9]{30,}"), REDACTED),
-    (re.compile(r"\bsk-ant-[A-Za-z0-9_-]{10,}"), REDACTED),
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{40,}"), REDACTED),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), REDACTED),
-    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), REDACTED),
-    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), REDACTED),
-)
+
+def _quoted_assignment_spans(low: str) -> list[tuple[int, re.Match[str]]]:
+    """(keyword end, match of what follows) for every quoted assignment, left to right."""
+    found = []
+    for kw in _LOWER_KEYWORDS:
+        i = low.find(kw)
+        while i != -1:
+            m = _AFTER_KEYWORD.match(low, i + len(kw))
+            if m is not None:
+                found.append((i, m))
+            i = low.find(kw, i + 1)
+    found.sort(key=lambda f: f[0])
+    spans, end = [], 0
+    for start, m in found:
+        if start >= end:  # like re.sub: matches never overlap
+            spans.append((m.start(), m))
+            end = m.end()
+    return spans
+
+
+_BEARER = re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]{20,}")
+# Key shapes. A leading `\b` stops the regex engine from scanning ahead for the
+# literal prefix (~20x slower), so each runs only where its literal is present.
+_HF = re.compile(r"\bhf_[A-Za-z0-9]{30,}")
+_SK_ANT = re.compile(r"\bsk-ant-[A-Za-z0-9_-]{10,}")
+_SK = re.compile(r"\bsk-[A-Za-z0-9_-]{40,}")
+_GH = re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}")
+_GITHUB_PAT = re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}")
+_AWS = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
 
 
 def _redact_assignment(m: re.Match[str]) -> str:
@@ -49,10 +87,44 @@ def _redact_assignment(m: re.Match[str]) -> str:
     return m.group(1) + m.group(2) + value
 
 
+def _splice(text: str, spans: list[tuple[int, re.Match[str]]]) -> str:
+    """Replace the quoted values at `spans` (found in a same-length copy of `text`)."""
+    if not spans:
+        return text
+    out: list[str] = []
+    pos = 0
+    for _start, m in spans:
+        quote = '"' if m.group(2) is not None else "'"
+        out += [text[pos : m.end(1)], quote, REDACTED, quote]
+        pos = m.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def scrub_text(text: str) -> str:
-    text = _ASSIGNMENT.sub(_redact_assignment, text)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    if len(text) < 7:  # shorter than any match ("token=x")
+        return text
+    low = text.lower()
+    # Plain substring checks (C speed) decide which patterns can match at all.
+    if "token" in low or "secret" in low or "password" in low or "_key" in low:
+        if "TOKEN" in text or "SECRET" in text or "PASSWORD" in text or "_KEY" in text:
+            text = _UPPER_ASSIGNMENT.sub(_redact_assignment, text)
+        if text.isascii():  # lower() keeps every position, so spans carry over
+            text = _splice(text, _quoted_assignment_spans(text.lower()))
+        else:
+            text = _ANY_CASE_ASSIGNMENT.sub(_redact_assignment, text)
+    if "bearer" in low:
+        text = _BEARER.sub("Bearer " + REDACTED, text)
+    if "hf_" in text:
+        text = _HF.sub(REDACTED, text)
+    if "sk-" in text:
+        text = _SK.sub(REDACTED, _SK_ANT.sub(REDACTED, text))
+    if "gh" in text:
+        text = _GH.sub(REDACTED, text)
+    if "github_pat_" in text:
+        text = _GITHUB_PAT.sub(REDACTED, text)
+    if "AKIA" in text or "ASIA" in text:
+        text = _AWS.sub(REDACTED, text)
     return text
 
 
