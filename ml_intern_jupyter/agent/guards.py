@@ -79,7 +79,9 @@ class DoomLoopGuard:
         self._fired_at = -1  # number of signatures seen when it last fired
 
     def check(self, messages: list[dict[str, Any]]) -> str | None:
-        total = sum(len(m.get("tool_calls") or ()) for m in messages if m.get("role") == "assistant")
+        total = sum(
+            len(m.get("tool_calls") or ()) for m in messages if m.get("role") == "assistant"
+        )
         if total == self._fired_at:
             return None  # nothing new since the last warning
         unit = find_repetition(call_signatures(messages[-WINDOW:]))
