@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 from ..config import Config
+from .base import ToolSpec
+from .datasets import inspect_dataset_tool
+from .docs import docs_tool
+from .hub import hub_tools
+from .jobs import jobs_tool
 from .local import local_tools
+from .papers import papers_tool
 from .plan import plan_tool
 from .router import ToolRouter
 
-__all__ = ["default_router"]
+__all__ = ["default_router", "hf_tools"]
+
+
+def hf_tools(config: Config) -> list[ToolSpec]:
+    """The Hugging Face tools: Hub search and repos, datasets, papers, docs, Jobs."""
+    return [
+        *hub_tools(),
+        inspect_dataset_tool(),
+        papers_tool(),
+        docs_tool(),
+        jobs_tool(confirm_cpu_jobs=config.confirm_cpu_jobs),
+    ]
 
 
 def default_router(config: Config) -> ToolRouter:
     return ToolRouter(
-        [plan_tool(), *local_tools(config.tool_timeout_s)],
+        [plan_tool(), *local_tools(config.tool_timeout_s), *hf_tools(config)],
         output_limit=config.tool_output_limit,
     )

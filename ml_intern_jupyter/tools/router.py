@@ -8,6 +8,7 @@ whose text says what to do, so the turn goes on and the model can retry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -80,10 +81,7 @@ class ToolRouter:
         if problem is not None:
             return ToolResult(problem, success=False)
         try:
-            if spec.timeout is None:
-                raw = await spec.handler(args, ctx)
-            else:
-                raw = await asyncio.wait_for(spec.handler(args, ctx), spec.timeout)
+            raw = await _run_with_timeout(spec.handler(args, ctx), spec.timeout)
         except asyncio.TimeoutError:
             return ToolResult(
                 f"ERROR: '{name}' did not finish within {spec.timeout:g} s and was stopped.",
@@ -94,3 +92,26 @@ class ToolRouter:
         result = raw if isinstance(raw, ToolResult) else ToolResult(str(raw))
         result.output = cap_output(result.output, self.output_limit)
         return result
+
+
+async def _run_with_timeout(coro: Any, timeout: float | None) -> Any:
+    """Like `asyncio.wait_for`, but a cancellation is never lost.
+
+    On Python 3.10/3.11 `wait_for` returns the result instead of raising when
+    the inner call finishes in the same loop step as the cancel, so the user's
+    Stop could be dropped.
+    """
+    task = asyncio.ensure_future(coro)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise
+    if not done:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise asyncio.TimeoutError
+    return task.result()

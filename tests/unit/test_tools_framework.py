@@ -149,3 +149,19 @@ def test_reservations_count_against_the_budget_and_settle():
     policy.add_spend(5.0)
     decision = policy.decide(job, {}, "e")
     assert decision.needs_approval and "spent" in decision.reason
+
+
+async def test_a_stop_is_never_lost_when_the_tool_finishes_at_the_same_moment(tmp_path):
+    # asyncio.wait_for on Python 3.10/3.11 returns the result instead of raising
+    # when the inner call completes in the same loop step as the cancellation.
+    outer: asyncio.Task | None = None
+
+    async def finishes_as_stop_arrives(args, c):
+        assert outer is not None
+        outer.cancel()
+        return "done"
+
+    router = ToolRouter([spec("t", handler=finishes_as_stop_arrives, timeout=5)])
+    outer = asyncio.ensure_future(router.run("t", {"n": 1}, ctx(tmp_path)))
+    with pytest.raises(asyncio.CancelledError):
+        await outer
