@@ -333,8 +333,8 @@ def _retry_after(exc: BaseException) -> float | None:
 
 # --------------------------------------------------------------------- client
 
-ChunkCallback = Callable[[str], None]
-RetryCallback = Callable[[str], None]
+ChunkCallback = Callable[[str], object]
+RetryCallback = Callable[[str], object]
 
 
 class LLMClient:

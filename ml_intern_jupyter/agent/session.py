@@ -174,7 +174,11 @@ class Session:
             except Exception:
                 sub.failures += 1
                 if sub.failures <= 3:
-                    log.exception("event subscriber %r failed on %s", sub.callback, event.type)
+                    log.exception(
+                        "event subscriber %r failed on %s",
+                        sub.callback,
+                        getattr(event, "type", "?"),
+                    )
             finally:
                 sub.queue.task_done()
 

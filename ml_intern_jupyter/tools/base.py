@@ -54,8 +54,8 @@ class ToolContext:
     # Paths (resolved) with the mtime seen when the session last read them;
     # `edit` and overwriting `write` require a prior read of an unchanged file.
     read_files: dict[str, float] = field(default_factory=dict)
-    log: Callable[[str], None] = lambda _line: None
-    set_state: Callable[[str], None] = lambda _state: None
+    log: Callable[[str], object] = lambda _line: None
+    set_state: Callable[[str], object] = lambda _state: None
     plan: list[dict[str, Any]] = field(default_factory=list)
     set_plan: Callable[[list[dict[str, Any]]], None] = lambda _plan: None
     extras: dict[str, Any] = field(default_factory=dict)
