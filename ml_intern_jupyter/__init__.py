@@ -13,6 +13,13 @@ from ._version import __version__
 __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
 
 
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """The Jupyter Server extension; jupyter_server is imported only here."""
+    from .server import MLInternApp
+
+    return [{"module": "ml_intern_jupyter.server", "app": MLInternApp}]
+
+
 def load_ipython_extension(ipython: Any) -> None:  # pragma: no cover - arrives with the magics
     from .notebook.magics import load
 

@@ -46,6 +46,7 @@ __all__ = [
     "SessionStore",
     "StoreConflictError",
     "StoreError",
+    "StoreUnavailableError",
     "StoreVersionError",
     "UnknownSessionError",
     "title_from_prompt",
@@ -78,6 +79,18 @@ class UnknownSessionError(StoreError, KeyError):
 
 class StoreConflictError(StoreError):
     """Another writer got there first (position taken, or generation replaced)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store could not be reached at all (e.g. the Jupyter server went away).
+
+    `request_sent` is True when the connection failed after the request had
+    been sent, so the server may have carried it out before it went away.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool = False):
+        super().__init__(message)
+        self.request_sent = request_sent
 
 
 class StoreVersionError(StoreError):

@@ -380,12 +380,17 @@ class SqliteStore(SessionStore):
                 stored = self._iter_data(
                     conn, session_id, _clip(head.segments, start_index, start_index + overlap)
                 )
-                for offset, (data, row) in enumerate(zip(stored, rows, strict=False)):
-                    if data != row[1]:
-                        raise StoreConflictError(
-                            f"Position {start_index + offset} of session '{session_id}' "
-                            "already holds a different message; reload the session."
-                        )
+                try:
+                    for offset, (data, row) in enumerate(zip(stored, rows, strict=False)):
+                        if data != row[1]:
+                            raise StoreConflictError(
+                                f"Position {start_index + offset} of session '{session_id}' "
+                                "already holds a different message; reload the session."
+                            )
+                finally:
+                    # Close the cursor now, not when the traceback is collected
+                    # (maybe after the connection is closed).
+                    stored.close()
             if overlap < len(rows):
                 conn.executemany(
                     _INSERT,
@@ -436,15 +441,24 @@ class SqliteStore(SessionStore):
     def load_messages(
         self, session_id: str, *, offset: int = 0, limit: int | None = None
     ) -> list[dict[str, Any]]:
+        # One parse of a JSON array is faster than one json.loads per row.
+        parsed: list[dict[str, Any]] = json.loads(
+            self.load_messages_json(session_id, offset=offset, limit=limit)
+        )
+        return parsed
+
+    def load_messages_json(
+        self, session_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> str:
+        """`load_messages` as the text of a JSON array, unparsed (the server
+        extension sends it on as it is)."""
         if offset < 0 or (limit is not None and limit < 0):
             raise ValueError("offset and limit must be >= 0.")
         end = _OPEN_END if limit is None else offset + limit
         with self._transaction("DEFERRED") as conn:
             head = self._head(conn, session_id)
             data = list(self._iter_data(conn, session_id, _clip(head.segments, offset, end)))
-        # One parse of a JSON array is faster than one json.loads per row.
-        parsed: list[dict[str, Any]] = json.loads("[" + ",".join(data) + "]")
-        return parsed
+        return "[" + ",".join(data) + "]"
 
     def count_messages(self, session_id: str) -> int:
         with self._connection() as conn:

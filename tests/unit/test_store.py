@@ -1,8 +1,9 @@
 """The session store.
 
-`TestStoreContract` runs against every implementation in `STORE_KINDS` (only
-the embedded SQLite store today; the HTTP client of the server extension is
-meant to be added to the `make_store` fixture). `TestSqlite*` check things
+`TestStoreContract` runs against every implementation in `STORE_KINDS`: the
+embedded SQLite store, and `HttpStore` talking to a real Jupyter server with
+the extension (`tests/server/live.py`, one server per test, on its own
+thread). `TestSqlite*` check things
 only the SQLite file can show: raw rows, raw bytes, pragmas, migrations,
 several processes, and a SIGKILL in the middle of appending.
 """
@@ -27,6 +28,7 @@ import pytest
 
 from ml_intern_jupyter.store import (
     STATUSES,
+    HttpStore,
     SessionRecord,
     SessionStore,
     SqliteStore,
@@ -42,7 +44,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"  # hf_ + 34 characters
 assert len(TOKEN) == 37
 
-STORE_KINDS = ["sqlite"]
+STORE_KINDS = ["sqlite", "http"]
 
 StoreFactory = Callable[[], SessionStore]
 
@@ -51,18 +53,30 @@ StoreFactory = Callable[[], SessionStore]
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """Opens a store; calling it again opens the *same* store anew (reopen)."""
     opened: list[SessionStore] = []
+    server = None
+    if request.param == "http":
+        from tests.server.live import LiveServer  # imports jupyter_server: only when needed
+
+        server = LiveServer(tmp_path / "server", tmp_path / "home").start()
 
     def factory() -> SessionStore:
         if request.param == "sqlite":
             store: SessionStore = SqliteStore.open(tmp_path / "home")
+        elif request.param == "http":
+            assert server is not None
+            store = HttpStore(server.url, server.secret)
         else:  # pragma: no cover - future transports
             raise AssertionError(request.param)
         opened.append(store)
         return store
 
-    yield factory
-    for store in opened:
-        store.close()
+    try:
+        yield factory
+    finally:
+        for store in opened:
+            store.close()
+        if server is not None:
+            server.stop()
 
 
 @pytest.fixture
