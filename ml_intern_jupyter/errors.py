@@ -12,6 +12,7 @@ __all__ = [
     "LLMError",
     "MissingTokenError",
     "SessionError",
+    "TraceShareError",
 ]
 
 
@@ -25,6 +26,10 @@ class ConfigError(InternError):
 
 class SessionError(InternError):
     """An operation does not fit the session's state (unknown id, ended session)."""
+
+
+class TraceShareError(InternError):
+    """Sharing traces on the Hub cannot be set up (not logged in, Hub refused or unreachable)."""
 
 
 class LLMError(InternError):

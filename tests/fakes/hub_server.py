@@ -11,7 +11,8 @@ state::
         ...  # HfApi(endpoint=hub.url).list_repo_files("test-user/demo")
         assert hub.calls("GET", "/tree/")
 
-State: repos (files per commit, branches, tags, discussions/PRs), jobs with
+State: repos (files per commit, branches, tags, discussions/PRs, repo info
+with `private` and `siblings`), jobs with
 a scripted stage progression and logs (`script_job`), scheduled jobs, the
 hardware listing with prices, viewer data (`/splits`, `/info`,
 `/first-rows`), papers, docs pages. Switches: `inject(status, match=...)`
@@ -67,9 +68,16 @@ def iso(dt: datetime | None = None) -> str:
 class HTTPFail(Exception):
     """Raised by a route to answer with an error."""
 
-    def __init__(self, status: int, message: str, code: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
+        self.extra = extra or {}  # more fields of the JSON error body
 
 
 # ----------------------------------------------------------------- state
@@ -511,7 +519,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fail.code:
                 headers["X-Error-Code"] = fail.code
             headers.setdefault("X-Error-Message", fail.message)
-            self._send_json(fail.status, {"error": fail.message}, headers)
+            self._send_json(fail.status, {"error": fail.message, **fail.extra}, headers)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # a bug in the fake: make it visible to the test
@@ -839,7 +847,21 @@ def _settings(h: _Handler, req: HubRequest, rtype: str, rid: str, rest: list[str
     return {}
 
 
+def _repo_info(h: _Handler, req: HubRequest, rtype: str, rid: str, rest: list[str]) -> Any:
+    """GET /api/<type>s/<id>: repo info (`private`, `sha`, `siblings`) of the main branch."""
+    repo = h.hub.find_repo(req, rtype, rid)
+    files = repo.files("main")
+    return {
+        **repo.listing(),
+        "sha": repo.branches.get("main"),
+        "siblings": [
+            {"rfilename": name, "size": len(data)} for name, data in sorted(files.items())
+        ],
+    }
+
+
 _REPO_ROUTES: dict[tuple[str, str], Callable[..., Any]] = {
+    ("GET", ""): _repo_info,
     ("GET", "tree"): _tree,
     ("GET", "refs"): _refs,
     ("POST", "branch"): _create_branch,
@@ -883,7 +905,9 @@ def r_create_repo(h: _Handler, req: HubRequest, m: re.Match[str]) -> Any:
     repo_type = body.get("type") or "model"
     repo_id = f"{namespace}/{body['name']}"
     if (repo_type, repo_id) in hub.repos:
-        raise HTTPFail(409, f"You already created this {repo_type} repo")
+        # The Hub's 409 carries the repo's url; create_repo(exist_ok=True) reads it.
+        url = f"{hub.url}/{_PREFIX[repo_type]}{repo_id}"
+        raise HTTPFail(409, f"You already created this {repo_type} repo", extra={"url": url})
     private = body.get("visibility") == "private" or bool(body.get("private"))
     meta = {"sdk": body["sdk"]} if body.get("sdk") else {}
     hub.add_repo(repo_id, repo_type, private=private, **meta)

@@ -1,0 +1,439 @@
+"""Upload each session's trace to the user's dataset on the Hub, in the background.
+
+After a turn, `TraceUploader.schedule(session_id)` asks for an upload; it
+returns at once. After a short debounce (so a burst of turns is one upload)
+the session's stored messages are converted with `to_claude_code_jsonl`
+(which scrubs them) and the file at `trace_path` of `{hf_user}/ml-intern-sessions`
+is replaced (see `dataset.py` for the dataset itself).
+
+Each session's progress is kept in its `SessionRecord.trace_status`:
+
+* ``{"state": "pending"}``: asked for, not started (the debounce, or a crash);
+* ``{"state": "uploading", "attempts": n}``;
+* ``{"state": "uploaded", "repo", "path", "url", "uploaded_at", "messages"}``;
+* ``{"state": "failed", "error", "attempts"}``: retried after the next turn, or
+  by `retry_failed()` at the next start;
+* ``{"state": "skipped", "reason", "note"}``: reason ``no_token``,
+  ``no_username``, ``share_traces_off`` or ``empty``; never an exception.
+
+Every status also has ``requested_at`` (the wall-clock time of the request it
+belongs to) and ``at`` (when it was written).
+
+Threads and ordering: the uploader has one daemon thread running its own
+asyncio loop, started by the first `schedule`; Hub and store calls run in
+worker threads under deadlines (`hub_client.in_thread`). Each session has at
+most one task, which writes that session's statuses in order and runs one
+upload at a time; a request that arrives meanwhile replaces any request not
+yet started and runs afterwards. Status writes are compare-and-set on
+``requested_at`` (read and write under one lock): a status belonging to an
+older request never replaces a newer one, even one written by another
+process sharing the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..tools.hub_client import HubSettings, in_thread, make_api, namespace_of, resolve_token
+from .claude_code import to_claude_code_jsonl
+from .dataset import (
+    describe_share_status,
+    file_url,
+    is_unauthorised,
+    push_trace_blocking,
+    set_visibility,
+    share_traces_info,
+    short_error,
+    trace_path,
+    trace_repo_id,
+)
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..store.base import SessionStore
+
+__all__ = [
+    "FAILED",
+    "PENDING",
+    "SKIPPED",
+    "UPLOADED",
+    "UPLOADING",
+    "TraceUploader",
+    "describe_share_status",
+    "describe_trace_status",
+    "set_visibility",
+    "share_traces_info",
+    "trace_path",
+    "trace_repo_id",
+]
+
+log = logging.getLogger(__name__)
+
+PENDING, UPLOADING, UPLOADED, FAILED, SKIPPED = (
+    "pending",
+    "uploading",
+    "uploaded",
+    "failed",
+    "skipped",
+)
+# States a previous run may have left unfinished.
+_UNFINISHED = frozenset({PENDING, UPLOADING, FAILED})
+
+_NOTES = {
+    "no_token": "Trace not shared: no Hugging Face token. Log in with `%intern login` "
+    "(or `huggingface-cli login`), or set HF_TOKEN.",
+    "no_username": "Trace not shared: the Hugging Face token was not accepted, so your user "
+    "name is unknown. Log in again with `%intern login`.",
+    "share_traces_off": "Trace not shared: sharing is off (share_traces is false).",
+    "empty": "Trace not shared yet: the session has no messages.",
+}
+
+Status = dict[str, Any]
+Build = Callable[[Status], Status]
+
+
+def describe_trace_status(status: Status | None) -> str | None:
+    """One line about a session's trace for the user; None when nothing was asked yet."""
+    if not status:
+        return None
+    state = status.get("state")
+    if state == SKIPPED:
+        reason = str(status.get("reason") or "")
+        return str(status.get("note") or _NOTES.get(reason, f"Trace not shared ({reason})."))
+    if state == UPLOADED:
+        return f"Trace uploaded: {status.get('url')}"
+    if state == FAILED:
+        return (
+            f"Trace upload failed ({status.get('error')}); it is retried after the next "
+            "turn or at the next start."
+        )
+    if state == UPLOADING:
+        return "Trace uploading…"
+    if state == PENDING:
+        return "Trace upload pending."
+    return None
+
+
+def _prior_attempts(prev: Status) -> int:
+    if prev.get("state") in _UNFINISHED:
+        n = prev.get("attempts")
+        return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
+    return 0
+
+
+def _pending(prev: Status) -> Status:
+    n = _prior_attempts(prev)
+    return {"state": PENDING, "attempts": n} if n else {"state": PENDING}
+
+
+def _skipped(reason: str) -> Build:
+    return lambda prev: {"state": SKIPPED, "reason": reason, "note": _NOTES[reason]}
+
+
+@dataclass
+class _Slot:
+    """One session's queue on the loop: its newest request not yet started, and its task."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    requested_at: float | None = None
+    due: float = 0.0  # loop time
+    pending_written: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=seconds)
+    finally:
+        waiter.cancel()
+
+
+class TraceUploader:
+    """Debounced background uploads of session traces. Safe to call from any thread.
+
+    `debounce_s` is the quiet time after the last `schedule` before uploading;
+    `settings` the Hub deadlines; `max_concurrent` how many sessions upload at
+    once; `clock` the wall clock for statuses. Nothing starts until the first
+    `schedule`. Assign `config` to change settings (e.g. `share_traces`) later.
+    """
+
+    def __init__(
+        self,
+        store: SessionStore,
+        config: Config,
+        *,
+        debounce_s: float = 2.0,
+        settings: HubSettings | None = None,
+        max_concurrent: int = 2,
+        clock: Callable[[], float] = time.time,
+        name: str = "ml-intern-traces",
+    ) -> None:
+        self.config = config
+        self.debounce_s = debounce_s
+        self._store = store
+        self._settings = settings or HubSettings()
+        self._max_concurrent = max_concurrent
+        self._clock = clock
+        self._name = name
+        self._lock = threading.Lock()  # loop start/stop, request times
+        self._status_lock = threading.Lock()  # read-compare-write of statuses
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._last_request = 0.0
+        # Used on the loop only.
+        self._slots: dict[str, _Slot] = {}
+        self._flushing = 0
+        self._limit: asyncio.Semaphore | None = None
+
+    # ------------------------------------------------------------ public
+
+    def schedule(self, session_id: str, *, delay: float | None = None) -> None:
+        """Ask for an upload of `session_id` after `delay` s (default `debounce_s`).
+
+        Returns at once. Another call before the upload starts replaces this
+        one (and restarts the wait); a call during an upload runs after it.
+        Ignored after `close`.
+        """
+        wait = self.debounce_s if delay is None else delay
+        with self._lock:
+            if self._closed:
+                return
+            # Strictly increasing, so two requests never compare equal.
+            requested_at = max(self._clock(), self._last_request + 1e-6)
+            self._last_request = requested_at
+            loop = self._start_locked()
+            loop.call_soon_threadsafe(self._request, session_id, requested_at, max(0.0, wait))
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Upload everything asked for now (no debounce) and wait; True if all finished in time."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive():
+            return True
+        if threading.current_thread() is thread:
+            raise RuntimeError("TraceUploader.flush would deadlock on its own thread")
+        future = asyncio.run_coroutine_threadsafe(self._drain(), loop)
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # stops waiting; the uploads themselves go on
+            return False
+        return True
+
+    def close(self, timeout: float | None = 30.0) -> bool:
+        """`flush`, then stop the thread. Later `schedule` calls are ignored."""
+        done = self.flush(timeout)
+        with self._lock:
+            self._closed = True
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+        return done
+
+    def retry_failed(self, *, limit: int = 1000) -> list[str]:
+        """Schedule (at once) every session a previous run left failed, pending or uploading.
+
+        Meant for the next start. Reads the `limit` most recently updated
+        sessions from the store (blocking, one query); returns the ids scheduled.
+        A session another live process is uploading may be uploaded twice:
+        harmless (same file), and its status stays the newest.
+        """
+        if not self.config.share_traces:
+            return []
+        ids = [
+            r.id
+            for r in self._store.list_sessions(limit=limit)
+            if isinstance(r.trace_status, dict) and r.trace_status.get("state") in _UNFINISHED
+        ]
+        for session_id in ids:
+            self.schedule(session_id, delay=0.0)
+        return ids
+
+    def status_note(self, session_id: str) -> str | None:
+        """One line about the session's trace (e.g. why it was not shared), from the store."""
+        record = self._store.get_session(session_id)
+        return None if record is None else describe_trace_status(record.trace_status)
+
+    # ------------------------------------------------------------ loop thread
+
+    def _start_locked(self) -> asyncio.AbstractEventLoop:
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            return self._loop
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def main() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._limit = asyncio.Semaphore(self._max_concurrent)
+        self._slots = {}
+        self._thread = threading.Thread(target=main, name=self._name, daemon=True)
+        self._thread.start()
+        ready.wait()
+        self._loop = loop
+        return loop
+
+    def _request(self, session_id: str, requested_at: float, wait: float) -> None:
+        loop = asyncio.get_running_loop()
+        slot = self._slots.get(session_id)
+        if slot is None:
+            slot = self._slots[session_id] = _Slot()
+        if slot.requested_at is None or requested_at > slot.requested_at:
+            slot.requested_at = requested_at
+        slot.due = loop.time() + (0.0 if self._flushing else wait)
+        slot.wake.set()
+        if slot.task is None:
+            slot.task = loop.create_task(self._serve(session_id, slot))
+
+    async def _serve(self, session_id: str, slot: _Slot) -> None:
+        """The session's one task: its statuses are written here, in order."""
+        loop = asyncio.get_running_loop()
+        try:
+            while slot.requested_at is not None:
+                requested_at = slot.requested_at
+                if not slot.pending_written and self.config.share_traces:
+                    slot.pending_written = True
+                    await self._write(session_id, requested_at, _pending)
+                    continue  # a newer request may have come in meanwhile
+                delay = slot.due - loop.time()
+                if delay > 0:
+                    slot.wake.clear()
+                    await _sleep_unless(slot.wake, delay)
+                    continue
+                slot.requested_at = None
+                slot.pending_written = False
+                assert self._limit is not None
+                async with self._limit:
+                    await self._upload(session_id, requested_at)
+        except Exception:  # _upload handles its own; this is a bug in ours
+            log.exception("trace uploader: session %s", session_id)
+        finally:
+            if self._slots.get(session_id) is slot:
+                del self._slots[session_id]
+
+    async def _drain(self) -> None:
+        self._flushing += 1
+        try:
+            while self._slots:
+                slots = list(self._slots.values())
+                for slot in slots:
+                    slot.due = 0.0
+                    slot.wake.set()
+                await asyncio.wait([s.task for s in slots if s.task is not None])
+        finally:
+            self._flushing -= 1
+
+    # ------------------------------------------------------------ one upload
+
+    async def _upload(self, session_id: str, requested_at: float) -> None:
+        deadline = self._settings.request_timeout_s
+        store = self._store
+        attempt: list[int] = []
+
+        def uploading(prev: Status) -> Status:
+            attempt.append(_prior_attempts(prev) + 1)
+            return {"state": UPLOADING, "attempts": attempt[-1]}
+
+        try:
+            config = self.config
+            if not config.share_traces:
+                await self._write(session_id, requested_at, _skipped("share_traces_off"))
+                return
+            token = await in_thread(resolve_token, deadline=deadline)
+            if not token:
+                await self._write(session_id, requested_at, _skipped("no_token"))
+                return
+            api = make_api(token)
+            try:
+                user = await in_thread(namespace_of, api, token, deadline=deadline)
+            except Exception as exc:
+                if not is_unauthorised(exc):
+                    raise
+                await self._write(session_id, requested_at, _skipped("no_username"))
+                return
+            record = await in_thread(store.get_session, session_id, deadline=deadline)
+            if record is None:  # deleted meanwhile
+                return
+            messages = await in_thread(store.load_messages, session_id, deadline=deadline)
+            text = to_claude_code_jsonl(
+                messages, session_id=session_id, model=record.model, session_start=record.created
+            )
+            if not text:
+                await self._write(session_id, requested_at, _skipped("empty"))
+                return
+            if await self._write(session_id, requested_at, uploading) is False:
+                return  # a newer request owns this session's trace now
+            repo, path = trace_repo_id(config, user), trace_path(session_id, record.created)
+            await in_thread(
+                push_trace_blocking,
+                api,
+                repo,
+                path,
+                text.encode(),
+                f"Upload the trace of session {session_id}",
+                deadline=self._settings.upload_timeout_s,
+            )
+            done: Status = {
+                "state": UPLOADED,
+                "repo": repo,
+                "path": path,
+                "url": file_url(repo, path),
+                "uploaded_at": self._clock(),
+                "messages": len(messages),
+            }
+            await self._write(session_id, requested_at, lambda prev: done)
+        except Exception as exc:
+            error = short_error(exc)
+            log.info("trace upload of session %s failed: %s", session_id, error)
+
+            def failed(prev: Status) -> Status:
+                n = attempt[-1] if attempt else _prior_attempts(prev) + 1
+                return {"state": FAILED, "error": error, "attempts": n}
+
+            await self._write(session_id, requested_at, failed)
+
+    # ------------------------------------------------------------ statuses
+
+    async def _write(self, session_id: str, requested_at: float, build: Build) -> bool | None:
+        """Compare-and-set the status: True written, False superseded, None store failure."""
+        try:
+            return await in_thread(
+                self._write_blocking,
+                session_id,
+                requested_at,
+                build,
+                deadline=self._settings.request_timeout_s,
+            )
+        except Exception as exc:
+            log.warning("could not record the trace status of session %s: %s", session_id, exc)
+            return None
+
+    def _write_blocking(self, session_id: str, requested_at: float, build: Build) -> bool:
+        with self._status_lock:
+            record = self._store.get_session(session_id)
+            if record is None:
+                return False
+            prev = record.trace_status if isinstance(record.trace_status, dict) else {}
+            newer = prev.get("requested_at")
+            if isinstance(newer, (int, float)) and newer > requested_at:
+                return False
+            status = {**build(prev), "requested_at": requested_at, "at": self._clock()}
+            # A trace status is not activity: keep the session's place in "recent".
+            self._store.update_session(session_id, trace_status=status, updated=record.updated)
+            return True
