@@ -27,11 +27,15 @@ def main() -> None:
         base.append(wall("pass"))
         ours.append(wall("import ml_intern_jupyter"))
     probe = f"import sys, ml_intern_jupyter; print([m for m in {HEAVY!r} if m in sys.modules])"
-    heavy = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    heavy = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
     b, o = statistics.median(base), statistics.median(ours)
     print(f"python -c pass             median {b * 1000:7.1f} ms")
     print(f"import ml_intern_jupyter   median {o * 1000:7.1f} ms")
-    print(f"extra                             {(o - b) * 1000:7.1f} ms  (budget 300 ms)  ratio {o / b:.2f}x")
+    print(
+        f"extra                             {(o - b) * 1000:7.1f} ms  (budget 300 ms)  ratio {o / b:.2f}x"
+    )
     print(f"heavy modules imported: {heavy.stdout.strip()}")
 
 

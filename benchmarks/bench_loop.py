@@ -90,10 +90,18 @@ async def main() -> None:
             outside.append(t - in_llm)
             raw.append(await raw_calls(server, bodies))
     a, r, o = statistics.median(agent), statistics.median(raw), statistics.median(outside)
-    print(f"{ITERATIONS}-iteration turn, median of {ROUNDS}: {a * 1000:8.1f} ms  (best {min(agent) * 1000:.1f})")
-    print(f"same {ITERATIONS} raw litellm calls:      {r * 1000:8.1f} ms  (best {min(raw) * 1000:.1f})")
-    print(f"overhead vs raw, medians: {(a / r - 1) * 100:+.1f} %; bests: {(min(agent) / min(raw) - 1) * 100:+.1f} %  (budget <= 5 %)")
-    print(f"time outside model calls: {o * 1000:.1f} ms per turn = {o / a * 100:.1f} % of the turn, {o / ITERATIONS * 1000:.2f} ms per iteration")
+    print(
+        f"{ITERATIONS}-iteration turn, median of {ROUNDS}: {a * 1000:8.1f} ms  (best {min(agent) * 1000:.1f})"
+    )
+    print(
+        f"same {ITERATIONS} raw litellm calls:      {r * 1000:8.1f} ms  (best {min(raw) * 1000:.1f})"
+    )
+    print(
+        f"overhead vs raw, medians: {(a / r - 1) * 100:+.1f} %; bests: {(min(agent) / min(raw) - 1) * 100:+.1f} %  (budget <= 5 %)"
+    )
+    print(
+        f"time outside model calls: {o * 1000:.1f} ms per turn = {o / a * 100:.1f} % of the turn, {o / ITERATIONS * 1000:.2f} ms per iteration"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,495 @@
+"""What `%%intern` and each `%intern` command do (runs on the main thread).
+
+Friendly problems (bad values, no session, config errors) raise
+`UsageError` with one clear line; everything the intern does afterwards
+shows up in the live view or, in text mode, as outputs of the blocking cell.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ..errors import InternError
+from .magics import COMMANDS, NOT_YET, CellOptions, LineCommand, help_text
+from .sessions import DEFAULT_NAME, NotebookSessions, notebook_sessions, totals_of
+
+__all__ = ["login", "prewarm", "run_cell", "run_line"]
+
+BUSY = (
+    "The intern is busy with a turn in session '{name}'; run `%intern {cmd}` when it ends, "
+    "or `%intern stop` first."
+)
+COMMAND_TIMEOUT_S = 900
+
+
+def prewarm() -> None:
+    """Start the intern thread and import the heavy parts there, off the cell's path."""
+    from ..runtime import get_runtime
+
+    runtime = get_runtime()
+    runtime.start()
+    runtime.call_soon(_warm, runtime)
+
+
+def _warm(runtime: Any) -> None:  # intern thread
+    """First what the next `%%intern` cell needs, then litellm (for the first turn).
+
+    In that order so the cell's own imports do not compete for the GIL with
+    litellm's ~3.5 s import when it runs right after `%load_ext`.
+    """
+    import asyncio
+
+    def imports() -> None:
+        from ..agent import session  # noqa: F401
+        from ..config import load_config
+        from ..tools import kernel, registry  # noqa: F401
+        from . import render, view
+
+        view._widgets()
+        render.markdown_html("*warm*")
+        try:
+            load_config()
+        except Exception:
+            pass  # reported when a cell needs it
+
+    warm = asyncio.get_running_loop().run_in_executor(None, imports)
+    warm.add_done_callback(lambda _f: runtime.prewarm())
+
+
+# -------------------------------------------------------------------- cells
+
+
+def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
+    from .frontend import widgets_available
+    from .transcript import TurnRecord
+
+    text = body.strip()
+    if not text:
+        raise UsageError(
+            "The %%intern cell is empty: write your request in the cell body, below the "
+            "%%intern line. `%intern help` lists the options and commands."
+        )
+    sessions = notebook_sessions()
+    sessions.bind_shell(shell)
+    name = opts.session or sessions.current
+    sessions.current = name
+    existing = None if opts.new else sessions.get(name)
+    if existing is not None and opts.model:
+        _check_config(existing.session, model_name=opts.model)
+    if opts.wait or not widgets_available(shell):
+        conductor = existing or _conductor(sessions, name, model=opts.model, new=opts.new)
+        session = conductor.session
+        record = TurnRecord(name, session.id, opts.model or session.config.model_name)
+        _run_text(shell, sessions, conductor, record, text, opts)
+        return
+    from .view import LiveView
+
+    if existing is not None:
+        session = existing.session
+        record = TurnRecord(name, session.id, opts.model or session.config.model_name)
+        view = LiveView(record, totals=totals_of(session))
+        job = sessions.turn(view, text, model=opts.model, yolo=opts.yolo)
+        view.bind(sessions.runtime, existing, job)
+        view.display()
+        with _ORDER:
+            sessions.submit(existing, job)
+        return
+    # A new session: show the view first and create the session off the cell's
+    # path (imports and config on a cold kernel take a few hundred ms).
+    view = LiveView(TurnRecord(name, "…", opts.model or "…"))
+    job = sessions.turn(view, text, model=opts.model, yolo=opts.yolo)
+    view.display()
+    threading.Thread(target=_start_new, args=(sessions, name, opts, view, job), daemon=True).start()
+
+
+# Keeps requests in the order their cells ran while a session is being created.
+_ORDER = threading.Lock()
+
+
+def _start_new(
+    sessions: NotebookSessions, name: str, opts: CellOptions, view: Any, job: Any
+) -> None:
+    runtime = sessions.runtime
+    with _ORDER:
+        try:
+            conductor = _conductor(sessions, name, model=opts.model, new=opts.new)
+        except Exception as exc:  # UsageError from a ConfigError: show it in the view
+            runtime.call_soon(_fail, view, str(exc))
+            return
+        runtime.call_soon(_bind_and_enqueue, runtime, conductor, view, job)
+
+
+def _bind_and_enqueue(runtime: Any, conductor: Any, view: Any, job: Any) -> None:  # intern
+    session = conductor.session
+    view.record.session_id = session.id
+    view.record.model = job.model or session.config.model_name
+    view.set_totals(totals_of(session))
+    view.bind(runtime, conductor, job)
+    if view.stop_requested:
+        view.finished("cancelled")
+        return
+    conductor.enqueue(job)
+
+
+def _fail(view: Any, message: str) -> None:  # intern thread
+    from ..agent.messages import Error
+
+    view.started()
+    view.event(Error(error=message, kind="config"))
+    view.finished("error")
+
+
+def _run_text(
+    shell: Any,
+    sessions: NotebookSessions,
+    conductor: Any,
+    record: Any,
+    text: str,
+    opts: CellOptions,
+) -> None:
+    from .text import AUTO_REJECT_FEEDBACK, QueueSink, TextRenderer, run_blocking
+
+    live = type(shell).__name__ != "ZMQInteractiveShell"
+    sink = QueueSink()
+    renderer = TextRenderer(record, live=live)
+    renderer.show(
+        f"*ml-intern · session {record.session_name} ({record.session_id}) · {record.model}*"
+    )
+    job = sessions.turn(
+        sink, text, model=opts.model, yolo=opts.yolo, auto_reject=AUTO_REJECT_FEEDBACK
+    )
+    sessions.submit(conductor, job)
+    run_blocking(
+        sink,
+        renderer,
+        lambda: sessions.runtime.call_soon(conductor.stop, job),
+        idle=sessions.drain,
+    )
+
+
+def _conductor(
+    sessions: NotebookSessions, name: str, *, model: str | None = None, new: bool = False
+) -> Any:
+    try:
+        if new:
+            return sessions.new(name, model=model)
+        conductor, _created = sessions.ensure(name, model=model)
+        return conductor
+    except InternError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_config(session: Any, **overrides: Any) -> None:
+    """Validate per-session settings before they are applied on the intern thread."""
+    try:
+        session.config.with_overrides(**overrides)
+    except InternError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# ------------------------------------------------------------ line commands
+
+
+def run_line(shell: Any, cmd: LineCommand) -> None:
+    if cmd.name in NOT_YET:
+        print(f"`%intern {cmd.name}` is not available yet.")
+        return
+    if cmd.name == "help":
+        print(help_text())
+        return
+    if cmd.name == "login":
+        login(shell)
+        return
+    sessions = notebook_sessions()
+    sessions.bind_shell(shell)
+    name = cmd.session or sessions.current
+    if cmd.session:
+        sessions.current = name
+    handler = _HANDLERS[cmd.name]
+    handler(sessions, name, cmd.args)
+
+
+def _existing(sessions: NotebookSessions, name: str) -> Any:
+    conductor = sessions.get(name)
+    if conductor is None:
+        hint = "" if name == DEFAULT_NAME else f" -s {name}"
+        raise UsageError(
+            f"There is no session '{name}' in this kernel yet: a `%%intern{hint}` cell starts one."
+        )
+    return conductor
+
+
+def _status(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    conductor = sessions.get(name)
+    if conductor is None:
+        print(f"No session '{name}' yet; a %%intern cell starts one (model: {_default_model()}).")
+        return
+    print(_describe(name, conductor))
+
+
+def _describe(name: str, conductor: Any) -> str:
+    s = conductor.session
+    cfg = s.config
+    t = s.totals
+    state = {"idle": "idle", "processing": "working", "waiting_approval": "waiting for approval"}
+    parts = [
+        f"session {name} ({s.id})",
+        f"model {cfg.model_name}",
+        f"effort {cfg.reasoning_effort or 'default'}",
+        f"yolo {'on' if s.policy.yolo else 'off'}",
+        state.get(s.state, s.state),
+        f"{t.turns} turn(s)",
+        f"{t.tokens:,} tokens",
+        f"${t.cost_usd:.4f}" if t.cost_known else f"≥ ${t.cost_usd:.4f}",
+    ]
+    if conductor.queue:
+        parts.append(f"{len(conductor.queue)} queued")
+    return " · ".join(parts)
+
+
+def _default_model() -> str:
+    from ..config import load_config
+
+    try:
+        return load_config().model_name
+    except InternError as exc:
+        return f"unknown ({exc})"
+
+
+def _sessions(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    items = sessions.items()
+    if not items:
+        print("No sessions in this kernel yet; a %%intern cell starts one.")
+        return
+    for n, conductor in items:
+        mark = "*" if n == name else " "
+        print(f"{mark} {_describe(n, conductor)}")
+
+
+def _new(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    conductor = _conductor(sessions, name, new=True)
+    print(
+        f"Started a new session '{name}' ({conductor.session.id}) with model "
+        f"{conductor.session.config.model_name}."
+    )
+
+
+def _setting(sessions: NotebookSessions, name: str, field: str, value: Any, label: str) -> Any:
+    """Apply one per-session setting on the intern thread (creating the session if needed)."""
+    conductor = _conductor(sessions, name, model=value if field == "model_name" else None)
+    session = conductor.session
+    if getattr(session.config, field) != value:
+        _check_config(session, **{field: value})
+
+        async def apply() -> None:
+            session.update_config(**{field: value})
+
+        try:
+            sessions.runtime.call(apply())
+        except InternError as exc:
+            raise UsageError(str(exc)) from None
+    print(f"{label} for session '{name}' is now {_show_value(value)}.")
+    return session
+
+
+def _show_value(value: Any) -> str:
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    return str(value)
+
+
+def _model(sessions: NotebookSessions, name: str, args: list[str]) -> None:
+    if not args:
+        conductor = sessions.get(name)
+        model = conductor.session.config.model_name if conductor else _default_model()
+        print(f"Model: {model}" + ("" if conductor else " (default; no session yet)"))
+        return
+    _setting(sessions, name, "model_name", args[0], "Model")
+
+
+def _effort(sessions: NotebookSessions, name: str, args: list[str]) -> None:
+    if not args:
+        conductor = sessions.get(name)
+        if conductor is None:
+            print("No session yet; the default effort comes from the config.")
+            return
+        print(f"Reasoning effort: {conductor.session.config.reasoning_effort or 'default'}")
+        return
+    _setting(sessions, name, "reasoning_effort", args[0].lower(), "Reasoning effort")
+
+
+def _yolo(sessions: NotebookSessions, name: str, args: list[str]) -> None:
+    if not args:
+        conductor = sessions.get(name)
+        on = bool(conductor and conductor.session.policy.yolo)
+        print(f"Yolo (auto-approve tool calls): {'on' if on else 'off'}")
+        return
+    _setting(sessions, name, "yolo_mode", args[0].lower() == "on", "Yolo")
+
+
+def _stop(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    conductor = _existing(sessions, name)
+
+    async def stop() -> int:
+        return conductor.stop_all()
+
+    count = sessions.runtime.call(stop())
+    print("Stopping the current turn." if count else "Nothing is running.")
+
+
+def _wait(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    conductor = _existing(sessions, name)
+    started = time.monotonic()
+    try:
+        while not conductor.wait_idle(0.05):
+            sessions.drain()  # kernel tools need the main thread this cell holds
+    except KeyboardInterrupt:
+        print("Stopped waiting; the intern is still working.")
+        return
+    if conductor.paused:
+        print("The intern is waiting for your approval in its view.")
+    elif time.monotonic() - started > 0.2:
+        print(f"The turn ended after {time.monotonic() - started:.1f} s of waiting.")
+    else:
+        print("Nothing is running.")
+
+
+def _job(sessions: NotebookSessions, name: str, kind: str) -> tuple[str, list[Any]]:
+    """Run a compact/undo job to its end; (outcome, events)."""
+    from ..agent.messages import Compact, Undo
+    from .text import QueueSink
+    from .turns import Job
+
+    conductor = _existing(sessions, name)
+    if conductor.busy:
+        raise UsageError(BUSY.format(name=name, cmd=kind))
+    sink = QueueSink()
+    op = Compact() if kind == "compact" else Undo()
+    sessions.submit(conductor, Job(kind, op, sink))
+    events: list[Any] = []
+    deadline = time.monotonic() + COMMAND_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            entry, payload = sink.q.get(timeout=0.05)
+        except queue.Empty:
+            sessions.drain()
+            continue
+        if entry == "event":
+            events.append(payload)
+        elif entry == "finished":
+            return payload, events
+    return "error", events
+
+
+def _compact(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    outcome, events = _job(sessions, name, "compact")
+    for e in events:
+        if e.type == "compacted":
+            print(f"Compacted the conversation: {e.old_tokens:,} → {e.new_tokens:,} tokens.")
+            return
+        if e.type == "error":
+            print(e.error)
+            return
+    print(f"Compaction ended: {outcome}.")
+
+
+def _undo(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    _outcome, events = _job(sessions, name, "undo")
+    for e in events:
+        if e.type == "undo_complete":
+            print(
+                f"Removed the last exchange ({e.removed} messages)."
+                if e.removed
+                else "Nothing to undo."
+            )
+            return
+        if e.type == "error":
+            print(e.error)
+            return
+
+
+def _history(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    conductor = _existing(sessions, name)
+    session = conductor.session
+
+    async def copy() -> list[dict[str, Any]]:
+        return [dict(m) for m in session.history.messages]
+
+    messages = sessions.runtime.call(copy())
+    from .history import history_markdown
+
+    text = history_markdown(messages)
+    try:
+        from IPython.display import Markdown, display
+
+        if _in_kernel():
+            display(Markdown(text))
+            return
+    except ImportError:
+        pass
+    print(text)
+
+
+def _cost(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    conductor = sessions.get(name)
+    if conductor is None:
+        print("No session yet: nothing spent.")
+        return
+    t = conductor.session.totals
+    cost = f"${t.cost_usd:.4f}" if t.cost_known else f"at least ${t.cost_usd:.4f} (some unpriced)"
+    print(
+        f"Session '{name}': {t.tokens:,} tokens (prompt {t.prompt_tokens:,}, completion "
+        f"{t.completion_tokens:,}) in {t.llm_calls} model call(s) · {cost}"
+    )
+    items = sessions.items()
+    if len(items) > 1:
+        total = sum(c.session.totals.cost_usd for _n, c in items)
+        tokens = sum(c.session.totals.tokens for _n, c in items)
+        print(f"All sessions in this kernel: {tokens:,} tokens · ${total:.4f}")
+
+
+def login(shell: Any = None) -> None:
+    """Log in to Hugging Face: a form in notebooks, a prompt in a terminal."""
+    import huggingface_hub
+
+    if shell is None:
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+    if type(shell).__name__ == "ZMQInteractiveShell":
+        huggingface_hub.notebook_login()
+    else:
+        huggingface_hub.interpreter_login()
+
+
+def _in_kernel() -> bool:
+    from IPython import get_ipython
+
+    return type(get_ipython()).__name__ == "ZMQInteractiveShell"
+
+
+_HANDLERS = {
+    "status": _status,
+    "sessions": _sessions,
+    "new": _new,
+    "model": _model,
+    "effort": _effort,
+    "yolo": _yolo,
+    "compact": _compact,
+    "undo": _undo,
+    "stop": _stop,
+    "wait": _wait,
+    "history": _history,
+    "cost": _cost,
+}
+assert set(_HANDLERS) | set(NOT_YET) | {"help", "login"} == set(COMMANDS)

@@ -1,0 +1,205 @@
+"""`%%intern` and `%intern`: argument parsing and the IPython glue.
+
+Bad input raises `UsageError` with one line that names what is valid;
+IPython shows it without a traceback. The work itself is in `commands`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+__all__ = [
+    "CELL_FLAGS",
+    "COMMANDS",
+    "CellOptions",
+    "InternMagics",
+    "LineCommand",
+    "load",
+    "parse_cell_line",
+    "parse_line",
+    "unload",
+]
+
+CELL_FLAGS = "-s/--session NAME, -m/--model ID, -w/--wait, --yolo, --new"
+# command -> (argument usage, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "help": ("", "show this help"),
+    "status": ("", "the session's model, state, tokens and cost"),
+    "sessions": ("", "sessions in this kernel"),
+    "new": ("", "start a new session (the old one stops)"),
+    "model": ("[ID]", "show or set the session's model"),
+    "effort": ("[LEVEL]", "show or set the reasoning effort: none, minimal, low, medium, high"),
+    "yolo": ("[on|off]", "show or set auto-approval of tool calls for the session"),
+    "compact": ("", "summarise the conversation so far to free context"),
+    "undo": ("", "remove the last exchange"),
+    "stop": ("", "stop the running turn and drop queued ones"),
+    "wait": ("", "block until the current turn ends"),
+    "history": ("", "the conversation as markdown"),
+    "cost": ("", "tokens and cost so far"),
+    "login": ("", "log in to Hugging Face"),
+    "share-traces": ("[public|private]", "not available yet"),
+    "export": ("PATH", "not available yet"),
+    "resume": ("ID", "not available yet"),
+}
+NOT_YET = ("share-traces", "export", "resume")
+EFFORTS = ("none", "minimal", "low", "medium", "high")
+_MAX_ARGS = {"model": 1, "effort": 1, "yolo": 1, "share-traces": 1, "export": 1, "resume": 1}
+
+
+def valid_commands() -> str:
+    return ", ".join(COMMANDS)
+
+
+@dataclass
+class CellOptions:
+    session: str | None = None
+    model: str | None = None
+    wait: bool = False
+    yolo: bool = False
+    new: bool = False
+
+
+@dataclass
+class LineCommand:
+    name: str
+    args: list[str] = field(default_factory=list)
+    session: str | None = None
+
+
+def _split(line: str, what: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"Cannot read the {what} arguments ({exc}): check the quotes.") from None
+
+
+def _take_value(tokens: list[str], i: int, flag: str, what: str, example: str) -> tuple[str, int]:
+    token = tokens[i]
+    if "=" in token and token.startswith("--"):
+        value = token.split("=", 1)[1]
+        if value:
+            return value, i + 1
+    elif i + 1 < len(tokens) and tokens[i + 1].strip() and not tokens[i + 1].startswith("-"):
+        return tokens[i + 1], i + 2
+    raise UsageError(f"{flag} needs {what}, e.g. `{example}`.")
+
+
+def _flag_name(token: str) -> str:
+    return token.split("=", 1)[0]
+
+
+def parse_cell_line(line: str) -> CellOptions:
+    """Flags of `%%intern` (the prompt is the cell body, never on this line)."""
+    opts = CellOptions()
+    tokens = _split(line, "%%intern")
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        flag = _flag_name(token)
+        if flag in ("-s", "--session"):
+            opts.session, i = _take_value(tokens, i, flag, "a session name", "%%intern -s research")
+        elif flag in ("-m", "--model"):
+            opts.model, i = _take_value(tokens, i, flag, "a model id", "%%intern -m vllm/my-model")
+        elif token in ("-w", "--wait"):
+            opts.wait, i = True, i + 1
+        elif token == "--yolo":
+            opts.yolo, i = True, i + 1
+        elif token == "--new":
+            opts.new, i = True, i + 1
+        elif token.startswith("-"):
+            raise UsageError(f"Unknown option '{token}' for %%intern. Valid options: {CELL_FLAGS}.")
+        else:
+            raise UsageError(
+                f"Unexpected '{token}' after %%intern: the request goes in the cell body. "
+                f"Valid options: {CELL_FLAGS}."
+            )
+    return opts
+
+
+def parse_line(line: str) -> LineCommand:
+    """`%intern [-s NAME] COMMAND [ARGS]`; no command means `help`."""
+    tokens = _split(line, "%intern")
+    session = None
+    rest: list[str] = []
+    i = 0
+    while i < len(tokens):
+        flag = _flag_name(tokens[i])
+        if flag in ("-s", "--session"):
+            session, i = _take_value(
+                tokens, i, flag, "a session name", "%intern -s research status"
+            )
+        else:
+            rest.append(tokens[i])
+            i += 1
+    if not rest:
+        return LineCommand("help", session=session)
+    name, args = rest[0].lower(), rest[1:]
+    if name.startswith("-"):
+        raise UsageError(
+            f"Unknown option '{rest[0]}' for %intern. The only option is -s/--session NAME; "
+            f"commands: {valid_commands()}."
+        )
+    if name not in COMMANDS:
+        raise UsageError(
+            f"Unknown command '{rest[0]}'. Valid commands: {valid_commands()}. "
+            "To ask the intern something, put it in the body of a %%intern cell."
+        )
+    limit = _MAX_ARGS.get(name, 0)
+    if len(args) > limit:
+        usage = f"%intern {name} {COMMANDS[name][0]}".rstrip()
+        raise UsageError(f"Too many arguments for `{name}`: usage is `{usage}`.")
+    if name == "effort" and args and args[0].lower() not in EFFORTS:
+        raise UsageError(f"Unknown effort '{args[0]}'. Valid levels: {', '.join(EFFORTS)}.")
+    if name == "yolo" and args and args[0].lower() not in ("on", "off"):
+        raise UsageError(f"`%intern yolo` takes on or off, not '{args[0]}'.")
+    return LineCommand(name, args, session)
+
+
+def help_text() -> str:
+    width = max(len(f"{n} {u}".strip()) for n, (u, _h) in COMMANDS.items())
+    lines = [
+        "%%intern [-s/--session NAME] [-m/--model ID] [-w/--wait] [--yolo] [--new]",
+        "    <your request in the cell body>",
+        "",
+        "  -s, --session NAME  use the named session of this notebook (default: default)",
+        "  -m, --model ID      set the session's model, e.g. vllm/my-model or org/model:provider",
+        "  -w, --wait          block until the turn ends and render as text (no buttons)",
+        "  --yolo              approve this turn's tool calls without asking",
+        "  --new               start a new session first",
+        "",
+        "%intern [-s NAME] COMMAND:",
+    ]
+    for name, (usage, text) in COMMANDS.items():
+        lines.append(f"  {f'{name} {usage}'.strip():<{width}}  {text}")
+    return "\n".join(lines)
+
+
+@magics_class
+class InternMagics(Magics):
+    @line_cell_magic
+    def intern(self, line: str, cell: str | None = None) -> Any:
+        """Ask the ML intern (`%%intern`) or run a command (`%intern help`)."""
+        from . import commands
+
+        if cell is None:
+            return commands.run_line(self.shell, parse_line(line))
+        return commands.run_cell(self.shell, parse_cell_line(line), cell)
+
+
+def load(ipython: Any) -> None:
+    """Register the magics and start warming up the intern thread (cheap; idempotent)."""
+    ipython.register_magics(InternMagics)
+    from . import commands
+
+    commands.prewarm()
+
+
+def unload(ipython: Any) -> None:
+    magics = ipython.magics_manager.magics
+    for kind in ("line", "cell"):
+        magics[kind].pop("intern", None)

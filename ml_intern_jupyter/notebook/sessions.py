@@ -1,0 +1,144 @@
+"""This kernel's sessions by name ("default" unless `-s NAME`), one `Conductor` each.
+
+The map lives as long as the kernel; surviving a restart is the store's job.
+Methods here run on the main thread (cells).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .turns import Conductor, Job, Sink
+
+__all__ = ["DEFAULT_NAME", "NotebookSessions", "notebook_sessions"]
+
+DEFAULT_NAME = "default"
+
+
+class NotebookSessions:
+    def __init__(self, runtime: Any = None):
+        self._runtime = runtime
+        self.bridge: Any = None  # KernelMainThread: kernel tools run through it
+        self.conductors: dict[str, Conductor] = {}
+        # The session line commands use when no `-s` is given: the last one a cell used.
+        self.current = DEFAULT_NAME
+        self._lock = threading.Lock()
+
+    @property
+    def runtime(self) -> Any:
+        if self._runtime is None:
+            from ..runtime import get_runtime
+
+            self._runtime = get_runtime()
+        return self._runtime
+
+    def bind_shell(self, shell: Any) -> None:
+        """Give new sessions the kernel tools (python, variables, ...) of this shell."""
+        if self.bridge is None and shell is not None:
+            from .bridge import KernelMainThread
+
+            self.bridge = KernelMainThread(shell)
+
+    def drain(self) -> None:
+        """Run kernel-tool work queued for the main thread (from cells that block)."""
+        if self.bridge is not None:
+            self.bridge.drain()
+
+    def get(self, name: str) -> Conductor | None:
+        conductor = self.conductors.get(name)
+        if conductor is None or conductor.closed:
+            return None
+        return conductor
+
+    def ensure(self, name: str, *, model: str | None = None) -> tuple[Conductor, bool]:
+        """The session called `name`, created (with `model`) if needed; (conductor, created)."""
+        with self._lock:
+            conductor = self.get(name)
+            if conductor is not None:
+                return conductor, False
+            return self._create(name, model), True
+
+    def new(self, name: str, *, model: str | None = None) -> Conductor:
+        """A fresh session under `name`; the old one (if any) is shut down."""
+        with self._lock:
+            old = self.get(name)
+            conductor = self._create(
+                name, model or (old.session.config.model_name if old else None)
+            )
+        if old is not None:
+            from ..agent.messages import Shutdown
+
+            self.runtime.submit(old.session.id, Shutdown())
+        return conductor
+
+    def _create(self, name: str, model: str | None) -> Conductor:
+        overrides = {"model_name": model} if model else None
+        session = self.runtime.create_session(overrides=overrides, tools=self._tools(overrides))
+        conductor = Conductor(self.runtime, session, name).attach()
+        self.conductors[name] = conductor
+        return conductor
+
+    def _tools(self, overrides: dict[str, Any] | None) -> Any:
+        """The default tools plus, in a shell, the kernel tools (built on the intern thread)."""
+        bridge = self.bridge
+        if bridge is None:
+            return None  # the runtime's default router
+        from ..config import load_config
+
+        config = load_config(overrides)
+
+        async def build() -> Any:
+            from ..tools.kernel import kernel_tools
+            from ..tools.registry import default_router
+
+            router = default_router(config)
+            for spec in kernel_tools(bridge, python_timeout=config.tool_timeout_s):
+                router.register(spec)
+            return router
+
+        return self.runtime.call(build())
+
+    def items(self) -> list[tuple[str, Conductor]]:
+        return [(n, c) for n, c in self.conductors.items() if not c.closed]
+
+    def submit(self, conductor: Conductor, job: Job) -> Job:
+        self.runtime.call_soon(conductor.enqueue, job)
+        return job
+
+    def turn(
+        self,
+        sink: Sink,
+        text: str,
+        *,
+        model: str | None = None,
+        yolo: bool = False,
+        auto_reject: str | None = None,
+    ) -> Job:
+        from ..agent.messages import UserInput
+
+        job = Job("turn", UserInput(text=text), sink, model=model, yolo=yolo)
+        job.auto_reject = auto_reject
+        return job
+
+
+_sessions: NotebookSessions | None = None
+_sessions_lock = threading.Lock()
+
+
+def notebook_sessions() -> NotebookSessions:
+    global _sessions
+    with _sessions_lock:
+        if _sessions is None:
+            _sessions = NotebookSessions()
+        return _sessions
+
+
+def totals_of(session: Any) -> Any:
+    """A callable giving a session's (tokens, cost_usd, cost_known), for headers."""
+
+    def read() -> tuple[int, float, bool]:
+        t = session.totals
+        return t.tokens, t.cost_usd, t.cost_known
+
+    return read

@@ -1,0 +1,455 @@
+"""One turn as data (`TurnRecord`, built from events) and its static renderings.
+
+The live view and the text renderer both feed events into a `TurnRecord`;
+when the turn ends, `Transcript(record)` gives the HTML, markdown and plain
+text that replace the live view, so a saved notebook reads well on GitHub
+or nbviewer and after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .render import CSS, ROOT_CLASS, compact_args, escape, markdown_html
+
+__all__ = [
+    "STATE_LABELS",
+    "Note",
+    "TextBlock",
+    "ToolCard",
+    "Transcript",
+    "TurnRecord",
+    "plan_html",
+    "plan_markdown",
+]
+
+# Header states, as the user reads them.
+STATE_LABELS = {
+    "queued": "queued",
+    "thinking": "thinking",
+    "tool": "running a tool",
+    "approval": "waiting for approval",
+    "done": "done",
+    "error": "error",
+    "interrupted": "interrupted",
+}
+FINAL_STATES = ("done", "error", "interrupted")
+OUTPUT_PREVIEW_LINES = 8
+OUTPUT_PREVIEW_CHARS = 600
+OUTPUT_FULL_CHARS = 20_000
+_PLAN_MARK = {"completed": "☑", "in_progress": "◐", "pending": "☐"}
+_PLAN_MD = {"completed": "[x]", "in_progress": "[~]", "pending": "[ ]"}
+_CARD_STATE = {
+    "called": "called",
+    "waiting": "waiting for approval",
+    "approved": "approved",
+    "rejected": "rejected",
+    "running": "running",
+    "done": "done",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "abandoned": "not run (you continued without approving)",
+}
+
+
+@dataclass
+class TextBlock:
+    text: str = ""
+    streaming: bool = False
+
+
+@dataclass
+class Note:
+    text: str
+    kind: str = "info"  # info | log | warn
+
+
+@dataclass
+class ToolCard:
+    tool_call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    state: str = "called"
+    output: str | None = None
+    success: bool | None = None
+    logs: list[str] = field(default_factory=list)
+    reason: str | None = None
+    estimated_cost_usd: float | None = None
+    always_allowable: bool = False
+
+    @property
+    def state_label(self) -> str:
+        return _CARD_STATE.get(self.state, self.state)
+
+    def preview(self) -> tuple[str, bool]:
+        """(short output or recent logs, whether there is more to show)."""
+        text = (
+            self.output if self.output is not None else "\n".join(self.logs[-OUTPUT_PREVIEW_LINES:])
+        )
+        lines = text.splitlines()
+        short = "\n".join(lines[:OUTPUT_PREVIEW_LINES])
+        if len(short) > OUTPUT_PREVIEW_CHARS:
+            short = short[:OUTPUT_PREVIEW_CHARS]
+        more = self.output is not None and len(short) < len(text.rstrip("\n"))
+        return short + ("\n…" if more else ""), more
+
+    def full_output(self) -> str:
+        text = self.output or ""
+        if len(text) > OUTPUT_FULL_CHARS:
+            cut = len(text) - OUTPUT_FULL_CHARS
+            text = text[:OUTPUT_FULL_CHARS] + f"\n… ({cut:,} more characters)"
+        return text
+
+
+Item = TextBlock | ToolCard | Note
+
+
+@dataclass
+class TurnRecord:
+    """Everything one turn showed, in order. Feed it events with `apply`."""
+
+    session_name: str
+    session_id: str
+    model: str
+    items: list[Item] = field(default_factory=list)
+    cards: dict[str, ToolCard] = field(default_factory=dict)
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    state: str = "thinking"
+    error: str | None = None
+    login_required: bool = False
+    started: float | None = None
+    ended: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_known: bool = True
+    _message_done: bool = True  # the last assistant_message closed the current text
+
+    # ---------------------------------------------------------------- events
+
+    def start(self, when: float | None = None) -> None:
+        if self.started is None:
+            self.started = when or time.time()
+        self.state = "thinking"
+
+    def apply(self, e: Any) -> None:
+        handler = getattr(self, "_on_" + e.type, None)
+        if handler is not None:
+            handler(e)
+
+    def _on_processing(self, e: Any) -> None:
+        self.start(e.timestamp)
+
+    def _on_assistant_chunk(self, e: Any) -> None:
+        last = self.items[-1] if self.items else None
+        if isinstance(last, TextBlock) and last.streaming:
+            last.text += e.content
+        else:
+            self.items.append(TextBlock(e.content, streaming=True))
+        self._message_done = False
+        self.state = "thinking"
+
+    def _on_assistant_stream_end(self, _e: Any) -> None:
+        for item in reversed(self.items):
+            if isinstance(item, TextBlock):
+                item.streaming = False
+                break
+
+    def _on_assistant_message(self, e: Any) -> None:
+        if not self._message_done:
+            # The text was streamed; keep the model's final wording for the transcript.
+            for item in reversed(self.items):
+                if isinstance(item, TextBlock):
+                    item.text = e.content
+                    item.streaming = False
+                    break
+        elif e.content:
+            self.items.append(TextBlock(e.content))
+        self._message_done = True
+
+    def _on_tool_call(self, e: Any) -> None:
+        card = ToolCard(e.tool_call_id, e.tool, dict(e.arguments))
+        self.cards[e.tool_call_id] = card
+        self.items.append(card)
+
+    def _on_tool_state_change(self, e: Any) -> None:
+        card = self.cards.get(e.tool_call_id)
+        if card is not None:
+            card.state = e.state
+        if e.state == "running":
+            self.state = "tool"
+
+    def _on_tool_log(self, e: Any) -> None:
+        card = self.cards.get(e.tool_call_id or "")
+        if card is not None:
+            card.logs.append(e.log)
+            del card.logs[:-200]
+        elif e.tool == "llm":
+            self.items.append(Note(e.log, kind="log"))
+
+    def _on_tool_output(self, e: Any) -> None:
+        card = self.cards.get(e.tool_call_id)
+        if card is None:
+            card = ToolCard(e.tool_call_id, e.tool, {})
+            self.cards[e.tool_call_id] = card
+            self.items.append(card)
+        card.output = e.output
+        card.success = e.success
+        if card.state not in ("rejected", "cancelled", "abandoned"):
+            card.state = "done" if e.success else "failed"
+        if not any(c.state == "running" for c in self.cards.values()):
+            self.state = "thinking"
+
+    def _on_approval_required(self, e: Any) -> None:
+        for pending in e.tools:
+            card = self.cards.get(pending.tool_call_id)
+            if card is None:
+                card = ToolCard(pending.tool_call_id, pending.tool, dict(pending.arguments))
+                self.cards[pending.tool_call_id] = card
+                self.items.append(card)
+            card.state = "waiting"
+            card.reason = pending.reason
+            card.estimated_cost_usd = pending.estimated_cost_usd
+            card.always_allowable = pending.always_allowable
+        self.state = "approval"
+
+    def _on_plan_update(self, e: Any) -> None:
+        self.plan = [dict(item) for item in e.plan]
+
+    def _on_llm_call(self, e: Any) -> None:
+        self.prompt_tokens += e.prompt_tokens
+        self.completion_tokens += e.completion_tokens
+        if e.cost_usd is None:
+            self.cost_known = False
+        else:
+            self.cost_usd += e.cost_usd
+
+    def _on_compacted(self, e: Any) -> None:
+        self.items.append(
+            Note(f"Compacted the conversation: {e.old_tokens:,} → {e.new_tokens:,} tokens.")
+        )
+
+    def _on_turn_complete(self, e: Any) -> None:
+        self.finish("done", e.timestamp)
+
+    def _on_interrupted(self, e: Any) -> None:
+        self.finish("interrupted", e.timestamp)
+
+    def _on_error(self, e: Any) -> None:
+        self.error = e.error
+        self.login_required = bool(e.login_required)
+        self.finish("error", e.timestamp)
+
+    def _on_shutdown(self, e: Any) -> None:
+        if self.state not in FINAL_STATES:
+            self.items.append(Note("The session shut down.", kind="warn"))
+            self.finish("interrupted", e.timestamp)
+
+    def finish(self, outcome: str, when: float | None = None) -> None:
+        """End the turn: done, error, interrupted, or abandoned/cancelled (shown as interrupted)."""
+        if outcome == "abandoned":
+            for card in self.cards.values():
+                if card.state == "waiting":
+                    card.state = "abandoned"
+            outcome = "interrupted"
+        elif outcome == "cancelled":
+            self.items.append(Note("Stopped before it started.", kind="warn"))
+            outcome = "interrupted"
+        self.state = outcome
+        for item in self.items:
+            if isinstance(item, TextBlock):
+                item.streaming = False
+        self.ended = when or time.time()
+        if self.started is None:
+            self.started = self.ended
+
+    # --------------------------------------------------------------- summary
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def duration(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.ended or time.time()) - self.started
+
+    def text(self) -> str:
+        """All assistant text of the turn."""
+        return "\n\n".join(i.text for i in self.items if isinstance(i, TextBlock) and i.text)
+
+    def footer(self) -> str:
+        return (
+            f"{STATE_LABELS.get(self.state, self.state)} · {self.duration:.1f} s · "
+            + usage_text(self.tokens, self.cost_usd, self.cost_known)
+        )
+
+
+def usage_text(tokens: int, cost_usd: float, cost_known: bool = True) -> str:
+    cost = f"${cost_usd:.4f}" if cost_known else f"≥ ${cost_usd:.4f}"
+    return f"{tokens:,} tokens · {cost}"
+
+
+# ------------------------------------------------------------ HTML fragments
+
+
+def plan_html(plan: list[dict[str, Any]]) -> str:
+    if not plan:
+        return ""
+    rows = "".join(
+        f"<li>{_PLAN_MARK.get(str(i.get('status')), '☐')} {escape(str(i.get('content', '')))}</li>"
+        for i in plan
+    )
+    return f'<ul class="mlij-plan">{rows}</ul>'
+
+
+def plan_markdown(plan: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"- {_PLAN_MD.get(str(i.get('status')), '[ ]')} {i.get('content', '')}" for i in plan
+    )
+
+
+def card_class(card: ToolCard) -> str:
+    if card.state == "waiting":
+        return "mlij-card mlij-ask"
+    if card.success is False or card.state in ("rejected", "cancelled", "abandoned", "failed"):
+        return "mlij-card mlij-fail"
+    if card.success:
+        return "mlij-card mlij-ok"
+    return "mlij-card"
+
+
+def card_title_html(card: ToolCard) -> str:
+    args = compact_args(card.arguments)
+    arg_html = f" <code>{escape(args)}</code>" if args else ""
+    return f"<b>{escape(card.tool)}</b>{arg_html} <span class='mlij-dim'>· {escape(card.state_label)}</span>"
+
+
+def card_detail_html(card: ToolCard) -> str:
+    """Reason and cost lines under a card's title (for approvals)."""
+    parts = []
+    if card.reason:
+        parts.append(escape(card.reason))
+    if card.estimated_cost_usd is not None:
+        parts.append(f"estimated cost ${card.estimated_cost_usd:.2f}")
+    return f"<div class='mlij-dim'>{' · '.join(parts)}</div>" if parts else ""
+
+
+def args_html(arguments: dict[str, Any]) -> str:
+    text = json.dumps(arguments, indent=2, ensure_ascii=False, default=str)
+    return f"<pre>{escape(text)}</pre>"
+
+
+# ---------------------------------------------------------------- transcript
+
+
+class Transcript:
+    """The static rendering of a finished turn (HTML, markdown and plain text)."""
+
+    def __init__(self, record: TurnRecord):
+        self.record = record
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {
+            "text/html": self.html(),
+            "text/markdown": self.markdown(),
+            "text/plain": self.plain(),
+        }
+
+    def header(self) -> str:
+        r = self.record
+        return f"ml-intern · session {r.session_name} ({r.session_id}) · {r.model}"
+
+    # -- html
+
+    def html(self) -> str:
+        r = self.record
+        parts = [CSS, f'<div class="{ROOT_CLASS}">']
+        parts.append(f'<div class="mlij-head">{escape(self.header())}</div>')
+        for item in r.items:
+            if isinstance(item, TextBlock):
+                parts.append(f'<div class="mlij-md">{markdown_html(item.text)}</div>')
+            elif isinstance(item, ToolCard):
+                parts.append(self._card_html(item))
+            else:
+                cls = "mlij-err" if item.kind == "warn" else "mlij-dim"
+                parts.append(f'<div class="{cls}">{escape(item.text)}</div>')
+        if r.plan:
+            parts.append(f"<div><b>Plan</b>{plan_html(r.plan)}</div>")
+        if r.error:
+            parts.append(f'<div class="mlij-err">{escape(r.error)}</div>')
+        parts.append(f'<div class="mlij-dim">{escape(r.footer())}</div>')
+        parts.append("</div>")
+        return "\n".join(parts)
+
+    @staticmethod
+    def _card_html(card: ToolCard) -> str:
+        title = card_title_html(card) + card_detail_html(card)
+        output = card.full_output()
+        if not output:
+            return f'<div class="{card_class(card)}">{title}</div>'
+        body = f"<pre>{escape(output)}</pre>"
+        return (
+            f'<div class="{card_class(card)}"><details><summary>{title}</summary>'
+            f"{body}</details></div>"
+        )
+
+    # -- markdown
+
+    def markdown(self) -> str:
+        r = self.record
+        out = [f"*{self.header()}*", ""]
+        for item in r.items:
+            if isinstance(item, TextBlock):
+                out += [item.text, ""]
+            elif isinstance(item, ToolCard):
+                args = compact_args(item.arguments)
+                line = f"> **{item.tool}**" + (f" `{_md_code(args)}`" if args else "")
+                out.append(f"{line} — {item.state_label}")
+                preview, more = item.preview()
+                if preview.strip():
+                    out += [">", *(f">     {line}" for line in preview.splitlines())]
+                out.append("")
+            else:
+                out += [f"*{item.text}*", ""]
+        if r.plan:
+            out += ["**Plan**", "", plan_markdown(r.plan), ""]
+        if r.error:
+            out += [f"**Error:** {r.error}", ""]
+        out.append(f"*{r.footer()}*")
+        return "\n".join(out)
+
+    # -- plain
+
+    def plain(self) -> str:
+        r = self.record
+        out = [self.header(), ""]
+        for item in r.items:
+            if isinstance(item, TextBlock):
+                out += [item.text, ""]
+            elif isinstance(item, ToolCard):
+                args = compact_args(item.arguments)
+                out.append(f"[{item.tool}] {args} — {item.state_label}".replace("]  —", "] —"))
+                preview, _more = item.preview()
+                out += [f"    {line}" for line in preview.splitlines()]
+                out.append("")
+            else:
+                out += [item.text, ""]
+        if r.plan:
+            out += ["Plan:", plan_markdown(r.plan), ""]
+        if r.error:
+            out += [f"Error: {r.error}", ""]
+        out.append(r.footer())
+        return "\n".join(out)
+
+
+def _md_code(text: str) -> str:
+    return text.replace("`", "'")

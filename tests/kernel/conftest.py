@@ -1,0 +1,53 @@
+"""Fixtures for tests in real kernels: one fake LLM server and one kernel per module."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.llm_server import FakeLLMServer
+from tests.kernel.helpers import KernelHarness
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def llm_server() -> Iterator[FakeLLMServer]:
+    server = FakeLLMServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def kernel(
+    llm_server: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KernelHarness]:
+    """A kernel with the extension loaded (its litellm pre-warm finished)."""
+    harness = KernelHarness(Path(tmp_path_factory.mktemp("kernel")), llm_server.url).start()
+    try:
+        harness.run_ok("%load_ext ml_intern_jupyter")
+        harness.run_ok(
+            "from ml_intern_jupyter.runtime import get_runtime\nget_runtime().prewarm().result(120)"
+        )
+        yield harness
+    finally:
+        harness.stop()
+
+
+@pytest.fixture
+def fake(llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
+    """The module's fake server, emptied before and after each test."""
+    llm_server.reset()
+    yield llm_server
+    llm_server.reset()
+
+
+@pytest.fixture
+def session_name() -> str:
+    """A fresh session name per test, so tests in one kernel do not share history."""
+    return f"t{next(_names)}"

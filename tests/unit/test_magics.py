@@ -1,0 +1,283 @@
+"""`%%intern` / `%intern` on a bare IPython shell: parsing, commands, text mode."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from ml_intern_jupyter.notebook import sessions as sessions_module
+from ml_intern_jupyter.notebook.magics import (
+    COMMANDS,
+    CellOptions,
+    LineCommand,
+    parse_cell_line,
+    parse_line,
+)
+from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
+
+FAKE_MODEL = "vllm/test-model"
+
+
+@pytest.fixture
+def ip() -> Iterator[InteractiveShell]:
+    shell = InteractiveShell.instance()
+    shell.extension_manager.load_extension("ml_intern_jupyter")
+    yield shell
+    shell.extension_manager.unload_extension("ml_intern_jupyter")
+
+
+@pytest.fixture
+def fresh_sessions(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This kernel's session map starts empty; sessions made here are shut down after."""
+    monkeypatch.setattr(sessions_module, "_sessions", None)
+    yield
+    current = sessions_module._sessions
+    if current is not None:
+        from ml_intern_jupyter.agent.messages import Shutdown
+
+        for _name, conductor in current.items():
+            current.runtime.submit(conductor.session.id, Shutdown())
+
+
+@pytest.fixture
+def fake(llm_env: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, fresh_sessions: None) -> Any:
+    monkeypatch.setenv("ML_INTERN_MODEL", FAKE_MODEL)
+    return llm_env
+
+
+# ------------------------------------------------------------------- parsing
+
+
+def test_cell_flags_parse_in_every_spelling() -> None:
+    assert parse_cell_line("") == CellOptions()
+    assert parse_cell_line("-s research -m vllm/x -w --yolo --new") == CellOptions(
+        session="research", model="vllm/x", wait=True, yolo=True, new=True
+    )
+    assert parse_cell_line("--session=a --model=ollama/llama3.1 --wait") == CellOptions(
+        session="a", model="ollama/llama3.1", wait=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("--fast", "Unknown option '--fast' for %%intern. Valid options: -s/--session NAME"),
+        ("-m", "-m needs a model id, e.g. `%%intern -m vllm/my-model`."),
+        ("-m ''", "-m needs a model id"),
+        ("--model=", "--model needs a model id"),
+        ("--session", "--session needs a session name"),
+        ("fix the bug", "Unexpected 'fix' after %%intern: the request goes in the cell body."),
+        ('-s "unclosed', "Cannot read the %%intern arguments"),
+    ],
+)
+def test_bad_cell_flags_name_what_is_valid(line: str, expected: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse_cell_line(line)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_line_commands_parse() -> None:
+    assert parse_line("") == LineCommand("help")
+    assert parse_line("status") == LineCommand("status")
+    assert parse_line("-s other model vllm/x") == LineCommand("model", ["vllm/x"], "other")
+    assert parse_line("yolo on --session s2") == LineCommand("yolo", ["on"], "s2")
+    assert parse_line("EFFORT low") == LineCommand("effort", ["low"])
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("frobnicate", "Unknown command 'frobnicate'. Valid commands: help, status, sessions"),
+        ("fix my code", "put it in the body of a %%intern cell"),
+        (
+            "effort extreme",
+            "Unknown effort 'extreme'. Valid levels: none, minimal, low, medium, high.",
+        ),
+        ("yolo maybe", "`%intern yolo` takes on or off"),
+        ("status now", "Too many arguments for `status`: usage is `%intern status`."),
+        ("model a b", "usage is `%intern model [ID]`"),
+        ("--bogus", "Unknown option '--bogus' for %intern"),
+    ],
+)
+def test_bad_line_commands_are_one_clear_line(line: str, expected: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse_line(line)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------ the extension
+
+
+def test_load_ext_registers_both_magics_and_twice_is_harmless(ip: InteractiveShell) -> None:
+    ip.extension_manager.reload_extension("ml_intern_jupyter")
+    assert ip.find_cell_magic("intern") is not None
+    assert ip.find_line_magic("intern") is not None
+
+
+def test_unload_removes_the_magics() -> None:
+    shell = InteractiveShell.instance()
+    shell.extension_manager.load_extension("ml_intern_jupyter")
+    shell.extension_manager.unload_extension("ml_intern_jupyter")
+    assert shell.find_line_magic("intern") is None
+    assert shell.find_cell_magic("intern") is None
+
+
+def test_help_lists_every_command_and_flag(ip: InteractiveShell, capsys: Any) -> None:
+    ip.run_line_magic("intern", "help")
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in out
+    for flag in ("--session", "--model", "--wait", "--yolo", "--new"):
+        assert flag in out
+
+
+@pytest.mark.parametrize("command", ["share-traces public", "export out.md", "resume abc"])
+def test_commands_of_later_issues_say_so_plainly(
+    ip: InteractiveShell, capsys: Any, command: str
+) -> None:
+    ip.run_line_magic("intern", command)
+    out = capsys.readouterr().out
+    assert out.strip() == f"`%intern {command.split()[0]}` is not available yet."
+
+
+def test_empty_cell_is_an_error_with_a_hint(ip: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="cell is empty.*%intern help"):
+        ip.run_cell_magic("intern", "", "  \n\t\n")
+
+
+def test_run_cell_shows_usage_errors_without_traceback(ip: InteractiveShell, capsys: Any) -> None:
+    result = ip.run_cell("%intern frobnicate")
+    captured = capsys.readouterr()
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_status_and_cost_before_any_session(
+    ip: InteractiveShell, capsys: Any, fake: FakeLLMServer
+) -> None:
+    ip.run_line_magic("intern", "status")
+    ip.run_line_magic("intern", "cost")
+    out = capsys.readouterr().out
+    assert f"No session 'default' yet; a %%intern cell starts one (model: {FAKE_MODEL})." in out
+    assert "No session yet: nothing spent." in out
+    with pytest.raises(UsageError, match="no session 'default' in this kernel yet"):
+        ip.run_line_magic("intern", "history")
+
+
+def test_login_uses_the_terminal_prompt_outside_a_kernel(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub
+
+    calls: list[str] = []
+    monkeypatch.setattr(huggingface_hub, "interpreter_login", lambda: calls.append("terminal"))
+    monkeypatch.setattr(huggingface_hub, "notebook_login", lambda: calls.append("notebook"))
+    ip.run_line_magic("intern", "login")
+    assert calls == ["terminal"]
+
+
+# -------------------------------------------------------------- text mode
+
+
+def test_cell_in_a_terminal_shell_blocks_and_prints_the_answer(
+    ip: InteractiveShell, capsys: Any, fake: FakeLLMServer
+) -> None:
+    fake.script(Reply(content="Hello from the intern.", chunk_size=4))
+    ip.run_cell_magic("intern", "", "Say hello.")
+    out = capsys.readouterr().out
+    assert "Hello from the intern.\n" in out
+    assert "done ·" in out
+    assert fake.requests[-1].body["messages"][-1]["content"] == "Say hello."
+
+
+def test_text_mode_rejects_approvals_with_a_visible_reason(
+    ip: InteractiveShell, capsys: Any, fake: FakeLLMServer
+) -> None:
+    fake.script(
+        Reply(tool_calls=[ToolCall("bash", {"command": "touch x"})]),
+        Reply(content="Skipped."),
+    )
+    ip.run_cell_magic("intern", "--wait", "Make a file.")
+    out = capsys.readouterr().out
+    assert "**bash** `touch x`" in out and "nothing can be clicked" in out
+    tool = [m for m in fake.requests[-1].body["messages"] if m["role"] == "tool"][-1]
+    assert "text mode" in tool["content"]
+
+
+def test_session_commands(ip: InteractiveShell, capsys: Any, fake: FakeLLMServer) -> None:
+    fake.script(Reply(content="First answer."))
+    ip.run_cell_magic("intern", "-s work", "First question.")
+    capsys.readouterr()
+    # `-s` made "work" the current session for later commands.
+    ip.run_line_magic("intern", "model vllm/other-model")
+    ip.run_line_magic("intern", "effort low")
+    ip.run_line_magic("intern", "yolo on")
+    ip.run_line_magic("intern", "status")
+    out = capsys.readouterr().out
+    assert "Model for session 'work' is now vllm/other-model." in out
+    assert "Reasoning effort for session 'work' is now low." in out
+    assert "Yolo for session 'work' is now on." in out
+    assert "session work (" in out and "effort low" in out and "yolo on" in out
+    assert "1 turn(s)" in out
+
+    with pytest.raises(UsageError, match="Invalid config value for 'reasoning_effort'"):
+        from ml_intern_jupyter.notebook import commands
+
+        commands._setting(
+            sessions_module.notebook_sessions(), "work", "reasoning_effort", "max", "x"
+        )
+
+    ip.run_line_magic("intern", "sessions")
+    ip.run_line_magic("intern", "cost")
+    ip.run_line_magic("intern", "stop")
+    out = capsys.readouterr().out
+    assert "* session work" in out
+    assert "Session 'work': 15 tokens" in out
+    assert "Nothing is running." in out
+
+
+def test_history_hides_system_notes(ip: InteractiveShell, capsys: Any, fake: FakeLLMServer) -> None:
+    fake.script(Reply(content="Visible answer."))
+    ip.run_cell_magic("intern", "", "Visible question.")
+    conductor = sessions_module.notebook_sessions().get("default")
+    assert conductor is not None
+
+    async def add_note() -> None:
+        conductor.session.history.add_user("[SYSTEM: hidden note for the model]")
+
+    sessions_module.notebook_sessions().runtime.call(add_note())
+    capsys.readouterr()
+    ip.run_line_magic("intern", "history")
+    out = capsys.readouterr().out
+    assert "> Visible question." in out and "Visible answer." in out
+    assert "SYSTEM" not in out and "hidden note" not in out
+
+
+def test_undo_compact_and_new(ip: InteractiveShell, capsys: Any, fake: FakeLLMServer) -> None:
+    fake.script(Reply(content="An answer."))
+    ip.run_cell_magic("intern", "", "A question.")
+    first = sessions_module.notebook_sessions().get("default")
+    assert first is not None
+    capsys.readouterr()
+    ip.run_line_magic("intern", "compact")
+    ip.run_line_magic("intern", "undo")
+    ip.run_line_magic("intern", "undo")
+    ip.run_line_magic("intern", "new")
+    out = capsys.readouterr().out
+    assert "Nothing to compact yet" in out
+    assert "Removed the last exchange (2 messages)." in out
+    assert "Nothing to undo." in out
+    assert "Started a new session 'default'" in out
+    second = sessions_module.notebook_sessions().get("default")
+    assert second is not None and second.session.id != first.session.id
+    deadline = time.monotonic() + 10
+    while not first.closed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert first.closed and first.session.state == "ended"
