@@ -20,7 +20,9 @@ __all__ = [
     "ToolResult",
     "ToolSpec",
     "ask_always",
+    "human_size",
     "never_ask",
+    "object_schema",
 ]
 
 
@@ -103,3 +105,25 @@ def ask_always(_args: dict[str, Any]) -> Approval:
 
 
 never_ask = _never
+
+
+def object_schema(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """A JSON schema for a tool's arguments: these properties, no others."""
+    return {
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def human_size(n: int | None) -> str:
+    """Bytes for people: 512 B, 1.5 kB, 3.2 MB (powers of 1000)."""
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"  # pragma: no cover - the loop returns at GB

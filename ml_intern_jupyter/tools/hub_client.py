@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .base import ToolContext, ToolResult
+from .base import ToolContext, ToolResult, human_size, object_schema
 from .hub_errors import HubFailure, Where, error_result
 
 __all__ = [
@@ -143,15 +143,6 @@ def clear_namespace_cache() -> None:
 # ------------------------------------------------------------------ handlers
 
 
-def obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": props,
-        "required": required,
-        "additionalProperties": False,
-    }
-
-
 def arg(args: dict[str, Any], key: str, operation: str | None = None, *, strip: bool = True) -> Any:
     """A required argument (strings stripped unless strip=False), or a HubFailure naming it."""
     value = args.get(key)
@@ -206,17 +197,6 @@ def human_count(n: int | float | None) -> str:
     return str(int(n))
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"  # pragma: no cover - unreachable
-
-
 def short_date(value: Any) -> str:
     """YYYY-MM-DD of a datetime or an ISO string; '' when absent."""
     if value is None:
@@ -229,3 +209,6 @@ def short_date(value: Any) -> str:
 def clip(text: str, limit: int) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+obj = object_schema  # short name used by the Hub tool modules

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .base import Approval, ToolContext, ToolResult, ToolSpec, never_ask
+from .base import Approval, ToolContext, ToolResult, ToolSpec, human_size, never_ask, object_schema
 
 __all__ = ["MainThread", "describe_variables", "inspect_object", "kernel_tools", "run_code"]
 
@@ -123,17 +123,6 @@ def _nbytes(obj: Any) -> int | None:
         return None
 
 
-def _human(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 def _shape(obj: Any) -> str:
     shape = getattr(obj, "shape", None)
     if shape is not None and not callable(shape):
@@ -164,7 +153,7 @@ def describe_variables(ns: dict[str, Any], limit: int = 200) -> str:
                 type_name,
                 _shape(obj),
                 "" if dtype is None or callable(dtype) else str(dtype),
-                _human(_nbytes(obj)),
+                human_size(_nbytes(obj)),
             )
         )
     if not rows:
@@ -207,7 +196,7 @@ def inspect_object(ns: dict[str, Any], name: str) -> str:
     kind = type(obj)
     lines = [f"{name}: {kind.__module__}.{kind.__qualname__}"]
     if hasattr(obj, "columns") and hasattr(obj, "dtypes") and hasattr(obj, "head"):  # DataFrame
-        lines.append(f"shape: {_shape(obj)}; memory: {_human(_nbytes(obj))}")
+        lines.append(f"shape: {_shape(obj)}; memory: {human_size(_nbytes(obj))}")
         lines.append("columns and dtypes:\n" + _clip(obj.dtypes.to_string()))
         lines.append("head:\n" + _clip(obj.head(5).to_string()))
         with contextlib.suppress(Exception):
@@ -219,7 +208,9 @@ def inspect_object(ns: dict[str, Any], name: str) -> str:
     elif (
         hasattr(obj, "shape") and hasattr(obj, "dtype") and not callable(obj.shape)
     ):  # array/tensor
-        lines.append(f"shape: {_shape(obj)}; dtype: {obj.dtype}; memory: {_human(_nbytes(obj))}")
+        lines.append(
+            f"shape: {_shape(obj)}; dtype: {obj.dtype}; memory: {human_size(_nbytes(obj))}"
+        )
         if hasattr(obj, "device"):
             lines.append(f"device: {obj.device}")
         with contextlib.suppress(Exception):
@@ -333,14 +324,6 @@ def kernel_tools(main: MainThread, *, python_timeout: float = 120.0) -> list[Too
             display={"proposed_cell": code},
         )
 
-    def obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "properties": props,
-            "required": required,
-            "additionalProperties": False,
-        }
-
     return [
         ToolSpec(
             name="python",
@@ -351,7 +334,7 @@ def kernel_tools(main: MainThread, *, python_timeout: float = 120.0) -> list[Too
                 "an exception returns its traceback. Runs between the user's cells. Prefer HF "
                 "Jobs for long GPU work, and `propose_cell` when the user should run it."
             ),
-            parameters=obj(
+            parameters=object_schema(
                 {
                     "code": {
                         "type": "string",
@@ -369,7 +352,7 @@ def kernel_tools(main: MainThread, *, python_timeout: float = 120.0) -> list[Too
         ToolSpec(
             name="variables",
             description="List the user's variables: name, type, shape or length, dtype and approximate memory.",
-            parameters=obj({}, []),
+            parameters=object_schema({}, []),
             handler=variables,
             approval=never_ask,
             timeout=None,
@@ -381,7 +364,7 @@ def kernel_tools(main: MainThread, *, python_timeout: float = 120.0) -> list[Too
                 "array or tensor's shape, dtype, device and range; a model's parameter count and "
                 "structure; a function's signature and docstring. `name` may be dotted (df.columns)."
             ),
-            parameters=obj({"name": {"type": "string"}}, ["name"]),
+            parameters=object_schema({"name": {"type": "string"}}, ["name"]),
             handler=inspect,
             approval=never_ask,
             timeout=None,
@@ -389,7 +372,7 @@ def kernel_tools(main: MainThread, *, python_timeout: float = 120.0) -> list[Too
         ToolSpec(
             name="notebook",
             description="Read the current notebook's cells and their text outputs.",
-            parameters=obj({}, []),
+            parameters=object_schema({}, []),
             handler=notebook,
             approval=never_ask,
             timeout=None,
@@ -400,7 +383,7 @@ def kernel_tools(main: MainThread, *, python_timeout: float = 120.0) -> list[Too
                 "Show the user a code cell to run themselves (nothing is executed). Use it when "
                 "the user should see or own the code, or for long-running work in their notebook."
             ),
-            parameters=obj({"code": {"type": "string"}}, ["code"]),
+            parameters=object_schema({"code": {"type": "string"}}, ["code"]),
             handler=propose_cell,
             approval=never_ask,
             timeout=10,

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .base import ToolContext, ToolResult, ToolSpec, ask_always, never_ask
+from .base import ToolContext, ToolResult, ToolSpec, ask_always, never_ask, object_schema
 
 __all__ = ["local_tools"]
 
@@ -30,15 +30,6 @@ _MAX_DIR_ENTRIES = 500
 
 class _Fail(Exception):
     """A tool error whose message is shown to the model."""
-
-
-def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": props,
-        "required": required,
-        "additionalProperties": False,
-    }
 
 
 def _str_arg(args: dict[str, Any], key: str) -> str:
@@ -395,7 +386,7 @@ def local_tools(default_timeout: float = 120.0) -> list[ToolSpec]:
                 f"{MAX_BASH_TIMEOUT:g}); long output is shortened in the middle. Prefer "
                 "`read`/`write`/`edit` for files."
             ),
-            parameters=_obj(
+            parameters=object_schema(
                 {
                     "command": {"type": "string", "description": "The shell command."},
                     "timeout": {"type": "number", "description": "Seconds before it is killed."},
@@ -418,7 +409,7 @@ def local_tools(default_timeout: float = 120.0) -> list[ToolSpec]:
                 "default. Use offset/limit for long files. A directory path lists its entries. "
                 "Reading a file is required before `edit` or overwriting it with `write`."
             ),
-            parameters=_obj(
+            parameters=object_schema(
                 {
                     "path": path_prop,
                     "offset": {"type": "integer", "minimum": 1, "description": "First line."},
@@ -436,7 +427,7 @@ def local_tools(default_timeout: float = 120.0) -> list[ToolSpec]:
                 "existing file you must `read` it first in this session. For small changes "
                 "prefer `edit`."
             ),
-            parameters=_obj(
+            parameters=object_schema(
                 {"path": path_prop, "content": {"type": "string", "description": "Full text."}},
                 ["path", "content"],
             ),
@@ -451,7 +442,7 @@ def local_tools(default_timeout: float = 120.0) -> list[ToolSpec]:
                 "first). `old_str` must match exactly, including whitespace, and be unique "
                 "unless replace_all is true."
             ),
-            parameters=_obj(
+            parameters=object_schema(
                 {
                     "path": path_prop,
                     "old_str": {"type": "string", "description": "Exact text to replace."},
