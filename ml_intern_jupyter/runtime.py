@@ -130,8 +130,12 @@ class Runtime:
         workdir: Path | None = None,
         tools: Any = None,
         system_prompt: str | None = None,
+        recorder: Any = None,
     ) -> Any:
-        """Create and start a session (config errors raise ConfigError here)."""
+        """Create and start a session (config errors raise ConfigError here).
+
+        `recorder` (an `agent.persistence.Recorder`) saves the session to a store.
+        """
         from .config import load_config
 
         config = load_config(overrides)
@@ -151,6 +155,7 @@ class Runtime:
             )
             if session.id in self._sessions:
                 raise SessionError(f"A session with id '{session.id}' already exists.")
+            session.recorder = recorder
             self._sessions[session.id] = session
             session.start()
             return session

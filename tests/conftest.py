@@ -36,6 +36,10 @@ import pytest
 from ml_intern_jupyter.config import Config
 from tests.fakes.llm_server import FakeLLMServer
 
+# No test may reach a real Hub: sessions made by tests (and the kernels they
+# start, which inherit this) do not upload traces unless a test asks for it.
+os.environ.setdefault("ML_INTERN_SHARE_TRACES", "false")
+
 # Importing litellm (anywhere, any test) must never try the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 

@@ -32,23 +32,47 @@ _STATUS = {
 
 
 class Recorder:
-    def __init__(self, store: SessionStore, *, notebook: str = "", parent_id: str | None = None):
+    def __init__(
+        self,
+        store: SessionStore,
+        *,
+        notebook: str = "",
+        parent_id: str | None = None,
+        title: str = "",
+        metadata: dict[str, Any] | None = None,
+    ):
+        """`parent_id`, `title` and `metadata` may be changed until the first `sync`."""
         self.store = store
         self.notebook = notebook
         self.parent_id = parent_id
+        self.metadata = dict(metadata or {})
         self._created = False
         self._persisted = 0  # messages of the current generation already stored
         self._history_generation = -1  # History.generation the stored rows belong to
         self._store_generation = 0
-        self._title = ""
+        self._title = title
         self._failed = False
         self._lock = asyncio.Lock()
+
+    @property
+    def title(self) -> str:
+        return self._title
+
+    @title.setter
+    def title(self, value: str) -> None:
+        self._title = value
 
     async def sync(self, session: Session, *, meta: bool = False) -> None:
         """Store new messages (and, with `meta`, the totals); never raises."""
         async with self._lock:
             try:
-                await asyncio.to_thread(self._sync, session, meta, self._snapshot(session, meta))
+                snap = self._snapshot(session, meta)
+                try:
+                    await asyncio.to_thread(self._sync, session, meta, snap)
+                except RuntimeError as exc:
+                    if "after shutdown" not in str(exc):
+                        raise
+                    self._sync(session, meta, snap)  # the interpreter is exiting: no workers
             except StoreError as exc:
                 self._report(session, exc)
             except Exception as exc:  # a store bug must not end the turn
@@ -90,6 +114,7 @@ class Recorder:
                 notebook=self.notebook,
                 parent_id=self.parent_id,
                 created=session.created,
+                metadata=self.metadata,
             )
             existing = self.store.get_session(session.id)
             if existing is None:

@@ -16,6 +16,7 @@ from IPython.core.error import UsageError
 
 from ..errors import InternError
 from .magics import COMMANDS, NOT_YET, CellOptions, LineCommand, help_text
+from .saved import SAVED_COMMANDS, run_saved
 from .sessions import DEFAULT_NAME, NotebookSessions, notebook_sessions, totals_of
 
 __all__ = ["login", "prewarm", "run_cell", "run_line"]
@@ -45,10 +46,11 @@ def _warm(runtime: Any) -> None:  # intern thread
     import asyncio
 
     def imports() -> None:
+        from .. import store  # noqa: F401
         from ..agent import session  # noqa: F401
         from ..config import load_config
         from ..tools import kernel, registry  # noqa: F401
-        from . import render, view
+        from . import banner, render, restore, view  # noqa: F401
 
         view._widgets()
         render.markdown_html("*warm*")
@@ -56,6 +58,9 @@ def _warm(runtime: Any) -> None:  # intern thread
             load_config()
         except Exception:
             pass  # reported when a cell needs it
+        # Tool-argument validation: ~1.5 s to import where rfc3987-syntax is
+        # installed (it builds a grammar); keep that off the first tool call.
+        import jsonschema  # noqa: F401
 
     warm = asyncio.get_running_loop().run_in_executor(None, imports)
     warm.add_done_callback(lambda _f: runtime.prewarm())
@@ -82,7 +87,9 @@ def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
     if existing is not None and opts.model:
         _check_config(existing.session, model_name=opts.model)
     if opts.wait or not widgets_available(shell):
-        conductor = existing or _conductor(sessions, name, model=opts.model, new=opts.new)
+        conductor = existing or _text_conductor(shell, sessions, name, opts)
+        if conductor is None:
+            return  # the earlier session could not be continued; the output says why
         session = conductor.session
         record = TurnRecord(name, session.id, opts.model or session.config.model_name)
         _run_text(shell, sessions, conductor, record, text, opts)
@@ -104,6 +111,7 @@ def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
     view = LiveView(TurnRecord(name, "…", opts.model or "…"))
     job = sessions.turn(view, text, model=opts.model, yolo=opts.yolo)
     view.display()
+    sessions.begin_create(name)  # line commands wait until the request reaches the session
     threading.Thread(target=_start_new, args=(sessions, name, opts, view, job), daemon=True).start()
 
 
@@ -115,13 +123,44 @@ def _start_new(
     sessions: NotebookSessions, name: str, opts: CellOptions, view: Any, job: Any
 ) -> None:
     runtime = sessions.runtime
+    try:
+        _open_and_enqueue(sessions, name, opts, view, job)
+    finally:
+        # After the enqueue (the loop runs callbacks in order): `%intern wait` sees the job.
+        runtime.call_soon(sessions.end_create, name)
+
+
+def _open_and_enqueue(
+    sessions: NotebookSessions,
+    name: str,
+    opts: CellOptions,
+    view: Any,
+    job: Any,
+) -> None:
+    from .banner import Banner
+    from .restore import open_conductor
+
+    runtime = sessions.runtime
     with _ORDER:
         try:
-            conductor = _conductor(sessions, name, model=opts.model, new=opts.new)
-        except Exception as exc:  # UsageError from a ConfigError: show it in the view
+            opened = open_conductor(
+                sessions,
+                name,
+                model=opts.model,
+                new=opts.new,
+                explicit=opts.session is not None,
+                choice=opts.resume,
+                sink=lambda offer: Banner(view, offer),
+            )
+        except Exception as exc:  # a ConfigError, or the store: show it in the view
             runtime.call_soon(_fail, view, str(exc))
             return
-        runtime.call_soon(_bind_and_enqueue, runtime, conductor, view, job)
+        view.record.session_name = opened.name
+        if opened.notice:
+            runtime.call_soon(view.note, opened.notice, "warn")
+        if opened.seed is not None:  # "Where were we?" first
+            runtime.call_soon(opened.conductor.enqueue, opened.seed)
+        runtime.call_soon(_bind_and_enqueue, runtime, opened.conductor, view, job)
 
 
 def _bind_and_enqueue(runtime: Any, conductor: Any, view: Any, job: Any) -> None:  # intern
@@ -172,6 +211,25 @@ def _run_text(
     )
 
 
+def _text_conductor(shell: Any, sessions: NotebookSessions, name: str, opts: CellOptions) -> Any:
+    """A blocking cell's conductor; a session that expired is continued as `opts` says."""
+    from .restore import open_for_text, text_show
+
+    try:
+        return open_for_text(
+            sessions,
+            name,
+            model=opts.model,
+            new=opts.new,
+            explicit=opts.session is not None,
+            choice=opts.resume,
+            show=text_show(shell),
+            lock=_ORDER,
+        )
+    except InternError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _conductor(
     sessions: NotebookSessions, name: str, *, model: str | None = None, new: bool = False
 ) -> Any:
@@ -207,6 +265,9 @@ def run_line(shell: Any, cmd: LineCommand) -> None:
         return
     sessions = notebook_sessions()
     sessions.bind_shell(shell)
+    if cmd.name in SAVED_COMMANDS:  # -s may name a saved session here
+        run_saved(sessions, cmd)
+        return
     name = cmd.session or sessions.current
     if cmd.session:
         sessions.current = name
@@ -215,6 +276,7 @@ def run_line(shell: Any, cmd: LineCommand) -> None:
 
 
 def _existing(sessions: NotebookSessions, name: str) -> Any:
+    sessions.wait_created(name)
     conductor = sessions.get(name)
     if conductor is None:
         hint = "" if name == DEFAULT_NAME else f" -s {name}"
@@ -262,13 +324,15 @@ def _default_model() -> str:
 
 
 def _sessions(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    from .saved import print_saved
+
     items = sessions.items()
     if not items:
         print("No sessions in this kernel yet; a %%intern cell starts one.")
-        return
     for n, conductor in items:
         mark = "*" if n == name else " "
         print(f"{mark} {_describe(n, conductor)}")
+    print_saved(sessions, name)
 
 
 def _new(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
@@ -348,13 +412,15 @@ def _wait(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
     conductor = _existing(sessions, name)
     started = time.monotonic()
     try:
-        while not conductor.wait_idle(0.05):
+        while not conductor.wait_idle(0.05) and not conductor.waiting_choice:
             sessions.drain()  # kernel tools need the main thread this cell holds
     except KeyboardInterrupt:
         print("Stopped waiting; the intern is still working.")
         return
     if conductor.paused:
         print("The intern is waiting for your approval in its view.")
+    elif conductor.waiting_choice:
+        print("The intern is waiting for your choice in its view (“Where were we?”).")
     elif time.monotonic() - started > 0.2:
         print(f"The turn ended after {time.monotonic() - started:.1f} s of waiting.")
     else:
@@ -437,6 +503,12 @@ def _history(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
     print(text)
 
 
+def _cell(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    from .proposed import insert_last_proposed
+
+    insert_last_proposed(sessions, name)
+
+
 def _cost(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
     conductor = sessions.get(name)
     if conductor is None:
@@ -472,6 +544,16 @@ def login(shell: Any = None) -> None:
         huggingface_hub.interpreter_login()
 
 
+def _share_traces(sessions: Any, name: str, args: list[str]) -> None:
+    from ..config import load_config
+
+    try:
+        config = load_config()
+    except InternError as exc:
+        raise UsageError(str(exc)) from None
+    print(sessions.traces.command(config, args[0] if args else ""))
+
+
 def _in_kernel() -> bool:
     from IPython import get_ipython
 
@@ -490,6 +572,8 @@ _HANDLERS = {
     "stop": _stop,
     "wait": _wait,
     "history": _history,
+    "cell": _cell,
     "cost": _cost,
+    "share-traces": _share_traces,
 }
-assert set(_HANDLERS) | set(NOT_YET) | {"help", "login"} == set(COMMANDS)
+assert set(_HANDLERS) | set(NOT_YET) | set(SAVED_COMMANDS) | {"help", "login"} == set(COMMANDS)

@@ -25,12 +25,17 @@ __all__ = [
     "unload",
 ]
 
-CELL_FLAGS = "-s/--session NAME, -m/--model ID, -w/--wait, --yolo, --new"
+CELL_FLAGS = (
+    "-s/--session NAME, -m/--model ID, -w/--wait, --yolo, --new, --catch-up, --restore, --fresh"
+)
+# After a kernel restart: how to continue this notebook's saved session.
+RESUME_FLAGS = {"--catch-up": "catch_up", "--restore": "restore", "--fresh": "fresh"}
+EXPORT_FORMATS = ("claude_code", "markdown", "json")
 # command -> (argument usage, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "help": ("", "show this help"),
     "status": ("", "the session's model, state, tokens and cost"),
-    "sessions": ("", "sessions in this kernel"),
+    "sessions": ("", "sessions in this kernel and saved ones (this notebook's, then all)"),
     "new": ("", "start a new session (the old one stops)"),
     "model": ("[ID]", "show or set the session's model"),
     "effort": ("[LEVEL]", "show or set the reasoning effort: none, minimal, low, medium, high"),
@@ -40,13 +45,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("", "stop the running turn and drop queued ones"),
     "wait": ("", "block until the current turn ends"),
     "history": ("", "the conversation as markdown"),
+    "cell": ("", "put the last cell the intern proposed in a new cell below"),
     "cost": ("", "tokens and cost so far"),
     "login": ("", "log in to Hugging Face"),
-    "share-traces": ("[public|private]", "not available yet"),
-    "export": ("PATH", "not available yet"),
-    "resume": ("ID", "not available yet"),
+    "share-traces": ("[public|private]", "where traces go; make the dataset public or private"),
+    "export": (
+        "PATH [--format F] [-s ID]",
+        "write a saved session (default: the current one) to a file; "
+        "F: claude_code, markdown or json",
+    ),
+    "resume": ("ID", "continue a saved session here (full history if it fits, else a summary)"),
 }
-NOT_YET = ("share-traces", "export", "resume")
+NOT_YET: tuple[str, ...] = ()
 EFFORTS = ("none", "minimal", "low", "medium", "high")
 _MAX_ARGS = {"model": 1, "effort": 1, "yolo": 1, "share-traces": 1, "export": 1, "resume": 1}
 
@@ -62,6 +72,7 @@ class CellOptions:
     wait: bool = False
     yolo: bool = False
     new: bool = False
+    resume: str | None = None  # catch_up | restore | fresh (see RESUME_FLAGS)
 
 
 @dataclass
@@ -69,6 +80,7 @@ class LineCommand:
     name: str
     args: list[str] = field(default_factory=list)
     session: str | None = None
+    format: str | None = None  # export only
 
 
 def _split(line: str, what: str) -> list[str]:
@@ -111,6 +123,13 @@ def parse_cell_line(line: str) -> CellOptions:
             opts.yolo, i = True, i + 1
         elif token == "--new":
             opts.new, i = True, i + 1
+        elif token in RESUME_FLAGS:
+            if opts.resume is not None and opts.resume != RESUME_FLAGS[token]:
+                raise UsageError(
+                    "Choose one of --catch-up, --restore or --fresh: how to continue this "
+                    "notebook's earlier session after a kernel restart."
+                )
+            opts.resume, i = RESUME_FLAGS[token], i + 1
         elif token.startswith("-"):
             raise UsageError(f"Unknown option '{token}' for %%intern. Valid options: {CELL_FLAGS}.")
         else:
@@ -118,6 +137,12 @@ def parse_cell_line(line: str) -> CellOptions:
                 f"Unexpected '{token}' after %%intern: the request goes in the cell body. "
                 f"Valid options: {CELL_FLAGS}."
             )
+    if opts.new and opts.resume is not None:
+        flag = {v: k for k, v in RESUME_FLAGS.items()}[opts.resume]
+        raise UsageError(
+            f"--new starts an empty session without looking for an earlier one, so it cannot "
+            f"go with {flag} (how to continue after a kernel restart): use one or the other."
+        )
     return opts
 
 
@@ -125,6 +150,7 @@ def parse_line(line: str) -> LineCommand:
     """`%intern [-s NAME] COMMAND [ARGS]`; no command means `help`."""
     tokens = _split(line, "%intern")
     session = None
+    fmt = None
     rest: list[str] = []
     i = 0
     while i < len(tokens):
@@ -132,6 +158,10 @@ def parse_line(line: str) -> LineCommand:
         if flag in ("-s", "--session"):
             session, i = _take_value(
                 tokens, i, flag, "a session name", "%intern -s research status"
+            )
+        elif flag == "--format":
+            fmt, i = _take_value(
+                tokens, i, flag, "a format", "%intern export notes.md --format markdown"
             )
         else:
             rest.append(tokens[i])
@@ -157,13 +187,27 @@ def parse_line(line: str) -> LineCommand:
         raise UsageError(f"Unknown effort '{args[0]}'. Valid levels: {', '.join(EFFORTS)}.")
     if name == "yolo" and args and args[0].lower() not in ("on", "off"):
         raise UsageError(f"`%intern yolo` takes on or off, not '{args[0]}'.")
-    return LineCommand(name, args, session)
+    if name in ("export", "resume") and not args:
+        usage = f"%intern {name} {COMMANDS[name][0]}".rstrip()
+        raise UsageError(
+            f"`%intern {name}` needs {'a file path' if name == 'export' else 'a session id'}: "
+            f"usage is `{usage}`; `%intern sessions` lists the saved sessions and their ids."
+        )
+    if fmt is not None:
+        if name != "export":
+            raise UsageError("--format only goes with `%intern export`.")
+        if fmt not in EXPORT_FORMATS:
+            raise UsageError(
+                f"Unknown export format '{fmt}'. Valid formats: {', '.join(EXPORT_FORMATS)}."
+            )
+    return LineCommand(name, args, session, fmt)
 
 
 def help_text() -> str:
     width = max(len(f"{n} {u}".strip()) for n, (u, _h) in COMMANDS.items())
     lines = [
         "%%intern [-s/--session NAME] [-m/--model ID] [-w/--wait] [--yolo] [--new]",
+        "         [--catch-up | --restore | --fresh]",
         "    <your request in the cell body>",
         "",
         "  -s, --session NAME  use the named session of this notebook (default: default)",
@@ -171,6 +215,11 @@ def help_text() -> str:
         "  -w, --wait          block until the turn ends and render as text (no buttons)",
         "  --yolo              approve this turn's tool calls without asking",
         "  --new               start a new session first",
+        "  After a kernel restart, how to continue this notebook's saved session (without a",
+        "  flag the live view asks; text mode catches up):",
+        "  --catch-up          from a summary of it",
+        "  --restore           with its full history (a summary if it does not fit)",
+        "  --fresh             not at all: archive it and start a new session",
         "",
         "%intern [-s NAME] COMMAND:",
     ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from .persist import KernelStore, notebook_id
+from .share import NotebookTraces
 from .turns import Conductor, Job, Sink
 
 __all__ = ["DEFAULT_NAME", "NotebookSessions", "notebook_sessions"]
@@ -20,10 +22,16 @@ class NotebookSessions:
     def __init__(self, runtime: Any = None):
         self._runtime = runtime
         self.bridge: Any = None  # KernelMainThread: kernel tools run through it
+        self.shell: Any = None
+        self.saving = KernelStore()  # this kernel's session store, opened on first use
+        self.traces = NotebookTraces(self.saving)  # trace uploads after turns
         self.conductors: dict[str, Conductor] = {}
         # The session line commands use when no `-s` is given: the last one a cell used.
         self.current = DEFAULT_NAME
         self._lock = threading.Lock()
+        # Sessions being created off a cell's path, by name (see begin_create).
+        self._creating: dict[str, int] = {}
+        self._created = threading.Condition()
 
     @property
     def runtime(self) -> Any:
@@ -35,6 +43,8 @@ class NotebookSessions:
 
     def bind_shell(self, shell: Any) -> None:
         """Give new sessions the kernel tools (python, variables, ...) of this shell."""
+        if shell is not None:
+            self.shell = shell
         if self.bridge is None and shell is not None:
             from .bridge import KernelMainThread
 
@@ -44,6 +54,36 @@ class NotebookSessions:
         """Run kernel-tool work queued for the main thread (from cells that block)."""
         if self.bridge is not None:
             self.bridge.drain()
+
+    def notebook(self) -> str:
+        """The notebook this kernel's sessions belong to (as saved)."""
+        return notebook_id(self.shell)
+
+    def named(self, session_id: str) -> tuple[str, Conductor] | None:
+        """(name, conductor) of the live session with this id, if any."""
+        for name, conductor in self.items():
+            if conductor.session.id == session_id:
+                return name, conductor
+        return None
+
+    def begin_create(self, name: str) -> None:
+        """A cell's helper thread will create (or find) `name` and enqueue its request."""
+        with self._created:
+            self._creating[name] = self._creating.get(name, 0) + 1
+
+    def end_create(self, name: str) -> None:
+        with self._created:
+            left = self._creating.get(name, 0) - 1
+            if left > 0:
+                self._creating[name] = left
+            else:
+                self._creating.pop(name, None)
+            self._created.notify_all()
+
+    def wait_created(self, name: str, timeout: float = 30.0) -> None:
+        """Wait until the requests of cells already run for `name` have reached its conductor."""
+        with self._created:
+            self._created.wait_for(lambda: not self._creating.get(name), timeout)
 
     def get(self, name: str) -> Conductor | None:
         conductor = self.conductors.get(name)
@@ -74,10 +114,25 @@ class NotebookSessions:
 
     def _create(self, name: str, model: str | None) -> Conductor:
         overrides = {"model_name": model} if model else None
-        session = self.runtime.create_session(overrides=overrides, tools=self._tools(overrides))
+        recorder = self._recorder(overrides, name)
+        session = self.runtime.create_session(
+            overrides=overrides, tools=self._tools(overrides), recorder=recorder
+        )
         conductor = Conductor(self.runtime, session, name).attach()
+        conductor.on_turn_end = lambda s: self.traces.after_turn(s.config, s.id)
         self.conductors[name] = conductor
         return conductor
+
+    def _recorder(self, overrides: dict[str, Any] | None, name: str) -> Any:
+        """What saves a new session to this kernel's store (None when saving is off)."""
+        from ..config import load_config
+        from ..errors import InternError
+
+        try:
+            config = load_config(overrides)
+        except InternError:
+            return None  # create_session reports the config error
+        return self.saving.recorder(config, notebook=self.notebook(), name=name)
 
     def _tools(self, overrides: dict[str, Any] | None) -> Any:
         """The default tools plus, in a shell, the kernel tools (built on the intern thread)."""

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from .render import compact_args
+from .tool_display import CELL_HINT, code_fence, images_of
 from .transcript import ToolCard, TurnRecord, plan_markdown
 
 __all__ = ["AUTO_REJECT_FEEDBACK", "QueueSink", "TextRenderer", "run_blocking"]
@@ -58,10 +59,12 @@ class TextRenderer:
     (a notebook with no widgets) each finished block is shown as markdown.
     """
 
-    def __init__(self, record: TurnRecord, *, live: bool, show: Any = None):
+    def __init__(self, record: TurnRecord, *, live: bool, show: Any = None, show_image: Any = None):
         self.record = record
         self.live = live
         self.show = show or (_print if live else _markdown)
+        # Called with each image (base64 PNG) a tool displayed.
+        self.show_image = show_image or (_image_line if live else _image)
         self._block: Any = None  # the text block being streamed
 
     def handle(self, kind: str, payload: Any) -> bool:
@@ -108,6 +111,7 @@ class TextRenderer:
             if card is not None and card.state in ("rejected", "abandoned", "cancelled"):
                 return
             self.show(self._output_md(card, e))
+            self._display(card)
         elif kind == "tool_log" and e.tool == "llm":
             self.show(f"*{e.log}*")
         elif kind == "approval_required":
@@ -140,6 +144,20 @@ class TextRenderer:
         elif block.text:
             self.show(block.text)
 
+    def _display(self, card: ToolCard | None) -> None:
+        """A tool's images and proposed cell, after its output."""
+        if card is None or not card.display:
+            return
+        for b64 in images_of(card.display):
+            self.show_image(b64)
+        code = card.proposed_code
+        if code is not None:
+            fence = code_fence(code)
+            self.show(
+                f"**Proposed cell** (not run; {CELL_HINT}):\n\n{fence}python\n"
+                f"{code.rstrip()}\n{fence}"
+            )
+
     @staticmethod
     def _output_md(card: ToolCard | None, e: Any) -> str:
         status = "done" if e.success else "failed"
@@ -163,6 +181,18 @@ def _markdown(text: str) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(text))
+
+
+def _image(b64: str) -> None:
+    import base64
+
+    from IPython.display import Image, display
+
+    display(Image(data=base64.b64decode(b64), format="png"))
+
+
+def _image_line(_b64: str) -> None:
+    print("[image]")
 
 
 def run_blocking(

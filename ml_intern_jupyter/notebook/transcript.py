@@ -14,6 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .render import CSS, ROOT_CLASS, compact_args, escape, markdown_html
+from .tool_display import (
+    LOGS_KEPT,
+    display_html,
+    display_markdown,
+    display_plain,
+    job_link_html,
+    job_url_in_log,
+    logs_preview,
+    proposed_code_of,
+    safe_url,
+)
 
 __all__ = [
     "STATE_LABELS",
@@ -52,7 +63,9 @@ _CARD_STATE = {
     "failed": "failed",
     "cancelled": "cancelled",
     "abandoned": "not run (you continued without approving)",
+    "canceled": "cancelled",  # an HF Job's own state
 }
+_FAIL_STATES = ("rejected", "cancelled", "abandoned", "failed", "error", "canceled", "deleted")
 
 
 @dataclass
@@ -79,16 +92,34 @@ class ToolCard:
     reason: str | None = None
     estimated_cost_usd: float | None = None
     always_allowable: bool = False
+    logs_dropped: int = 0  # log lines no longer kept (only the last LOGS_KEPT are)
+    display: dict[str, Any] | None = None  # the tool's rich payload (images, cell, job)
+    job_url: str | None = None
 
     @property
     def state_label(self) -> str:
         return _CARD_STATE.get(self.state, self.state)
 
+    @property
+    def proposed_code(self) -> str | None:
+        return proposed_code_of(self.display)
+
+    def add_log(self, line: str) -> None:
+        self.logs.append(line)
+        if len(self.logs) > LOGS_KEPT:
+            extra = len(self.logs) - LOGS_KEPT
+            del self.logs[:extra]
+            self.logs_dropped += extra
+        if self.job_url is None:
+            self.job_url = job_url_in_log(line)
+
     def preview(self) -> tuple[str, bool]:
         """(short output or recent logs, whether there is more to show)."""
-        text = (
-            self.output if self.output is not None else "\n".join(self.logs[-OUTPUT_PREVIEW_LINES:])
-        )
+        if self.output is None:
+            return logs_preview(self.logs, self.logs_dropped), False
+        if self.proposed_code is not None:
+            return "", False  # the cell itself is shown; the output is the model's note
+        text = self.output
         lines = text.splitlines()
         short = "\n".join(lines[:OUTPUT_PREVIEW_LINES])
         if len(short) > OUTPUT_PREVIEW_CHARS:
@@ -185,8 +216,7 @@ class TurnRecord:
     def _on_tool_log(self, e: Any) -> None:
         card = self.cards.get(e.tool_call_id or "")
         if card is not None:
-            card.logs.append(e.log)
-            del card.logs[:-200]
+            card.add_log(e.log)
         elif e.tool == "llm":
             self.items.append(Note(e.log, kind="log"))
 
@@ -198,6 +228,8 @@ class TurnRecord:
             self.items.append(card)
         card.output = e.output
         card.success = e.success
+        card.display = getattr(e, "display", None)
+        card.job_url = safe_url((card.display or {}).get("job_url")) or card.job_url
         if card.state not in ("rejected", "cancelled", "abandoned"):
             card.state = "done" if e.success else "failed"
         if not any(c.state == "running" for c in self.cards.values()):
@@ -320,7 +352,7 @@ def plan_markdown(plan: list[dict[str, Any]]) -> str:
 def card_class(card: ToolCard) -> str:
     if card.state == "waiting":
         return "mlij-card mlij-ask"
-    if card.success is False or card.state in ("rejected", "cancelled", "abandoned", "failed"):
+    if card.success is False or card.state in _FAIL_STATES:
         return "mlij-card mlij-fail"
     if card.success:
         return "mlij-card mlij-ok"
@@ -330,7 +362,10 @@ def card_class(card: ToolCard) -> str:
 def card_title_html(card: ToolCard) -> str:
     args = compact_args(card.arguments)
     arg_html = f" <code>{escape(args)}</code>" if args else ""
-    return f"<b>{escape(card.tool)}</b>{arg_html} <span class='mlij-dim'>· {escape(card.state_label)}</span>"
+    return (
+        f"<b>{escape(card.tool)}</b>{arg_html} <span class='mlij-dim'>· "
+        f"{escape(card.state_label)}{job_link_html(card.job_url)}</span>"
+    )
 
 
 def card_detail_html(card: ToolCard) -> str:
@@ -393,13 +428,14 @@ class Transcript:
     @staticmethod
     def _card_html(card: ToolCard) -> str:
         title = card_title_html(card) + card_detail_html(card)
-        output = card.full_output()
+        extra = display_html(card.display)
+        output = "" if card.proposed_code is not None else card.full_output()
         if not output:
-            return f'<div class="{card_class(card)}">{title}</div>'
+            return f'<div class="{card_class(card)}">{title}{extra}</div>'
         body = f"<pre>{escape(output)}</pre>"
         return (
             f'<div class="{card_class(card)}"><details><summary>{title}</summary>'
-            f"{body}</details></div>"
+            f"{body}</details>{extra}</div>"
         )
 
     # -- markdown
@@ -413,10 +449,15 @@ class Transcript:
             elif isinstance(item, ToolCard):
                 args = compact_args(item.arguments)
                 line = f"> **{item.tool}**" + (f" `{_md_code(args)}`" if args else "")
+                if item.job_url:
+                    line += f" ([job page](<{item.job_url}>))"
                 out.append(f"{line} — {item.state_label}")
                 preview, more = item.preview()
                 if preview.strip():
                     out += [">", *(f">     {line}" for line in preview.splitlines())]
+                extra = display_markdown(item.display)
+                if extra:
+                    out += ["", *extra]
                 out.append("")
             else:
                 out += [f"*{item.text}*", ""]
@@ -438,8 +479,11 @@ class Transcript:
             elif isinstance(item, ToolCard):
                 args = compact_args(item.arguments)
                 out.append(f"[{item.tool}] {args} — {item.state_label}".replace("]  —", "] —"))
+                if item.job_url:
+                    out.append(f"    job page: {item.job_url}")
                 preview, _more = item.preview()
                 out += [f"    {line}" for line in preview.splitlines()]
+                out += [f"    {line}" for line in display_plain(item.display)]
                 out.append("")
             else:
                 out += [item.text, ""]

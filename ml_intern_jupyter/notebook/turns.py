@@ -13,6 +13,7 @@ thread-safe; cells and button callbacks hop over with `Runtime.call_soon`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import deque
@@ -34,6 +35,7 @@ TERMINAL = {
     "turn": _TURN_END,
     "compact": {**_TURN_END, "compacted": "done"},
     "undo": {**_TURN_END, "undo_complete": "done"},
+    "task": {},  # ends when its coroutine returns
 }
 
 
@@ -48,7 +50,7 @@ class Sink(Protocol):
 
 @dataclass(eq=False)
 class Job:
-    kind: str  # turn | compact | undo
+    kind: str  # turn | compact | undo | task
     op: Any
     sink: Sink
     model: str | None = None  # set the session's model when the job starts
@@ -58,6 +60,11 @@ class Job:
     state: str = "new"  # new | queued | active | paused | done
     call_ids: set[str] = field(default_factory=set)
     restore_yolo: bool = False
+    # kind "task": `await run(job)` on the intern loop instead of submitting `op`
+    # (seeding a session after a restart); returns the outcome, "done" if None.
+    run: Any = None
+    task: Any = None
+    waiting_user: bool = False  # a task job waiting for a click (e.g. "Where were we?")
 
 
 class Conductor:
@@ -72,6 +79,8 @@ class Conductor:
         self._idle = threading.Event()
         self._idle.set()
         self._unsubscribe: Any = None
+        # Called with the session after each turn ends (e.g. to upload its trace).
+        self.on_turn_end: Any = None
 
     def attach(self) -> Conductor:
         """Subscribe to the session (call from the main thread, before any job)."""
@@ -89,6 +98,12 @@ class Conductor:
     def paused(self) -> bool:
         job = self.active
         return job is not None and job.state == "paused"
+
+    @property
+    def waiting_choice(self) -> bool:
+        """A task job (seeding after a restart) waits for the user's choice in a view."""
+        job = self.active
+        return job is not None and job.waiting_user
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block (not on the intern thread) until nothing runs or is queued."""
@@ -131,6 +146,9 @@ class Conductor:
             self._finish(job, "cancelled")
             self._update_idle()
         elif job is self.active:
+            if job.task is not None:
+                job.task.cancel()
+                return
             from ..agent.messages import Interrupt
 
             self.session.submit(Interrupt())
@@ -146,6 +164,15 @@ class Conductor:
             count += 1
         self._update_idle()
         return count
+
+    def fail_queued(self, message: str) -> None:
+        """End every queued job with `message` shown as its error."""
+        while self.queue:
+            job = self.queue.popleft()
+            job.sink.started()
+            job.sink.event(_error(message))
+            self._finish(job, "error")
+        self._update_idle()
 
     def close(self) -> None:
         self.closed = True
@@ -171,7 +198,25 @@ class Conductor:
             self._next()
             return
         job.sink.started()
+        if job.run is not None:
+            job.task = asyncio.ensure_future(self._run_task(job))
+            return
         self.session.submit(job.op)
+
+    async def _run_task(self, job: Job) -> None:
+        try:
+            outcome = await job.run(job) or "done"
+        except asyncio.CancelledError:
+            outcome = "interrupted"
+        except Exception as exc:  # our bug: show it, keep the conductor going
+            log.exception("a %s job failed", job.kind)
+            job.sink.event(_error(f"Internal error: {type(exc).__name__}: {exc}"))
+            outcome = "error"
+        job.task = None
+        if self.active is job:
+            self.active = None
+        self._finish(job, outcome)
+        self._next()
 
     def _next(self) -> None:
         if self.active is None and self.queue:
@@ -201,6 +246,11 @@ class Conductor:
             job.sink.finished(outcome)
         except Exception:
             log.exception("a view failed to finish")
+        if self.on_turn_end is not None and job.kind == "turn":
+            try:
+                self.on_turn_end(self.session)
+            except Exception:
+                log.exception("the end-of-turn hook failed")
 
     def _on_event(self, event: Any) -> None:
         call_id = getattr(event, "tool_call_id", None)

@@ -231,6 +231,39 @@ class LiveView:
             except Exception:
                 pass
 
+    # ------------------------------------- extras (intern thread; banner.py)
+
+    def note(self, text: str, kind: str = "info") -> None:
+        """Add a line to the turn (shown here and kept in the transcript)."""
+        if self._closed:
+            return
+        self.record.items.append(Note(text, kind=kind))
+        self._meta = True
+        self._schedule()
+
+    def set_state(self, state: str) -> None:
+        """Show `state` in the header until the turn starts."""
+        if self._closed or self.record.finished:
+            return
+        self.record.state = state
+        self._meta = True
+        self._schedule()
+
+    def show_extra(self, widget: Any) -> None:
+        """Show `widget` under the turn (above the footer) until `hide_extra`."""
+        if self._closed:
+            return
+        c = Counter()
+        self._set_extra(c, [*self._extra, widget])
+        self.messages += c.n
+
+    def hide_extra(self, widget: Any) -> None:
+        if self._closed or widget not in self._extra:
+            return
+        c = Counter()
+        self._set_extra(c, [x for x in self._extra if x is not widget])
+        self.messages += c.n
+
     # ------------------------------------------------------------- flushing
 
     def _stream(self, index: int) -> StreamBlock:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .render import escape, markdown_html
 from .stream import SegmentBuffer
+from .tool_display import display_html
 from .transcript import ToolCard, args_html, card_class, card_detail_html, card_title_html
 
 __all__ = ["AppendBox", "ApprovalPanel", "CardBlock", "Counter", "Static", "StreamBlock"]
@@ -148,7 +149,8 @@ class StreamBlock:
 
 
 class CardBlock:
-    """One tool call: title (name, compact arguments, state) and an output preview."""
+    """One tool call: title (name, compact arguments, state, job link), an output
+    preview (or the latest log lines while it runs), and its images or proposed cell."""
 
     def __init__(self, view: Any, card: ToolCard, c: Counter):
         self.view = view
@@ -157,6 +159,7 @@ class CardBlock:
         self.title = c.new(view.w.HTML, value="", layout=view.layout, style=view.style)
         self.preview = c.new(view.w.HTML, value="", layout=view.layout, style=view.style)
         self.more: Any = None
+        self.extra: Any = None  # images / proposed cell, made once the output arrives
         self.widget = c.new(view.w.VBox, [self.title, self.preview], layout=view.layout)
 
     def sync(self, c: Counter) -> None:
@@ -165,6 +168,12 @@ class CardBlock:
             self.title,
             value=f'<div class="{card_class(card)}">{card_title_html(card)}{card_detail_html(card)}</div>',
         )
+        if self.extra is None and card.display:
+            html = display_html(card.display)
+            if html:
+                view = self.view
+                self.extra = c.new(view.w.HTML, value=html, layout=view.layout, style=view.style)
+                self._set_children(c)
         if self.expanded:
             return
         text, more = card.preview()
@@ -172,7 +181,11 @@ class CardBlock:
         if more and self.more is None:
             self.more = c.new(self.view.w.Button, description="show more", cost=3)
             self.more.on_click(self._toggle)
-            c.set(self.widget, children=(self.title, self.preview, self.more))
+            self._set_children(c)
+
+    def _set_children(self, c: Counter) -> None:
+        parts = (self.title, self.preview, self.more, self.extra)
+        c.set(self.widget, children=tuple(w for w in parts if w is not None))
 
     def _toggle(self, _button: Any) -> None:  # main thread (a click)
         self.expanded = not self.expanded
@@ -185,7 +198,8 @@ class CardBlock:
             self.more.description = "show more"
 
     def all_widgets(self) -> list[Any]:
-        return [w for w in (self.widget, self.title, self.preview, self.more) if w is not None]
+        parts = (self.widget, self.title, self.preview, self.more, self.extra)
+        return [w for w in parts if w is not None]
 
 
 class ApprovalPanel:

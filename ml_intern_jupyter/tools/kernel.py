@@ -14,7 +14,9 @@ import ast
 import base64
 import contextlib
 import inspect as pyinspect
+import itertools
 import json
+import linecache
 import os
 import struct
 import sys
@@ -30,6 +32,8 @@ __all__ = ["MainThread", "describe_variables", "inspect_object", "kernel_tools",
 _HIDDEN = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 _REPR_LIMIT = 2_000
 _CELL_LIMIT = 4_000
+_TRACEBACK_FRAMES = 10
+_runs = itertools.count(1)
 
 
 class MainThread(Protocol):
@@ -51,6 +55,23 @@ def _png_size(data: bytes) -> str:
     return "unknown size"
 
 
+def _source_name(code: str) -> str:
+    """A unique file name for `code`, registered so tracebacks show its lines."""
+    name = f"<intern-{next(_runs)}>"
+    # mtime None: linecache.checkcache() keeps the entry (as IPython does for cells).
+    linecache.cache[name] = (len(code), None, code.splitlines(keepends=True), name)
+    return name
+
+
+def _traceback_text(exc: BaseException) -> str:
+    """The traceback from the agent's code down (not this module's own frames)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    start = next((i for i, f in enumerate(frames) if f.filename.startswith("<intern")), 0)
+    frames = traceback.StackSummary.from_list(frames[start:][-_TRACEBACK_FRAMES:])
+    lines = frames.format() + traceback.format_exception_only(type(exc), exc)
+    return "Traceback (most recent call last):\n" + "".join(lines)
+
+
 def run_code(shell: Any, code: str) -> ToolResult:
     """Execute `code` in the user's namespace; capture everything it shows."""
     from IPython.utils.capture import capture_output
@@ -59,26 +80,22 @@ def run_code(shell: Any, code: str) -> ToolResult:
         tree = ast.parse(code, mode="exec")
     except SyntaxError as exc:
         return ToolResult(f"SyntaxError: {exc.msg} (line {exc.lineno}).", success=False)
+    filename = _source_name(code)
     last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
+    tail = tree.body[-1] if tree.body else None
+    if isinstance(tail, ast.Expr):
+        tree.body.pop()
+        last = ast.Expression(tail.value)
     ns = shell.user_ns
     value: Any = None
     error = None
     with capture_output(display=True) as cap:
         try:
-            exec(compile(tree, "<intern>", "exec"), ns)  # noqa: S102 - the user approved this code
+            exec(compile(tree, filename, "exec"), ns)  # noqa: S102 - the user approved this code
             if last is not None:
-                value = eval(compile(last, "<intern>", "eval"), ns)  # noqa: S307
+                value = eval(compile(last, filename, "eval"), ns)  # noqa: S307
         except BaseException as exc:  # includes KeyboardInterrupt from a timeout
-            frames = traceback.extract_tb(exc.__traceback__)
-            frames = [
-                f for f in frames if f.filename == "<intern>" or "site-packages" in f.filename
-            ]
-            lines = traceback.format_list(frames[-8:]) + traceback.format_exception_only(
-                type(exc), exc
-            )
-            error = "Traceback (most recent call last):\n" + "".join(lines)
+            error = _traceback_text(exc)
     parts: list[str] = []
     if cap.stdout:
         parts.append(cap.stdout.rstrip("\n"))
@@ -92,7 +109,8 @@ def run_code(shell: Any, code: str) -> ToolResult:
             if isinstance(raw, bytes):
                 raw_bytes, b64 = raw, base64.b64encode(raw).decode()
             else:
-                raw_bytes, b64 = base64.b64decode(raw), raw
+                b64 = "".join(str(raw).split())  # IPython 7 wraps base64 in lines
+                raw_bytes = base64.b64decode(b64)
             images.append(b64)
             parts.append(f"[image/png {_png_size(raw_bytes)} displayed to the user]")
         elif "text/plain" in data:

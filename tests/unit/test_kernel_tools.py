@@ -209,3 +209,15 @@ def test_cancelled_before_start_never_runs(shell, intern):
     time.sleep(0.05)
     bridge.drain()
     assert ran == []
+
+
+def test_tracebacks_show_the_agents_source_lines_across_runs(shell, ns):
+    run_code(shell, "def ratio(a, b):\n    return a / b")
+    result = run_code(shell, "x = 1\nratio(x, 0)")
+    assert not result.success
+    lines = result.output.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    # Both runs' lines are shown, from the code that defined them; none of run_code's own.
+    assert "    ratio(x, 0)" in lines and "    return a / b" in lines
+    assert "kernel.py" not in result.output
+    assert lines[-1] == "ZeroDivisionError: division by zero"

@@ -82,6 +82,61 @@ def test_bad_cell_flags_name_what_is_valid(line: str, expected: str) -> None:
     assert "\n" not in str(err.value)
 
 
+def test_restart_choice_flags_parse() -> None:
+    assert parse_cell_line("--catch-up").resume == "catch_up"
+    assert parse_cell_line("-w --restore").resume == "restore"
+    opts = parse_cell_line("--fresh -w -s a")
+    assert (opts.resume, opts.wait, opts.session) == ("fresh", True, "a")
+    assert parse_cell_line("--fresh --fresh").resume == "fresh"  # repeating one is harmless
+    assert parse_cell_line("").resume is None  # the live view asks; text mode catches up
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("--catch-up --fresh", "Choose one of --catch-up, --restore or --fresh"),
+        ("--restore --catch-up -w", "Choose one of --catch-up, --restore or --fresh"),
+        ("--new --restore", "--new starts an empty session without looking for an earlier"),
+        ("--catch-up --new", "cannot go with --catch-up (how to continue after a kernel restart)"),
+        ("--fresh --new", "cannot go with --fresh"),
+        ("--resume", "Unknown option '--resume' for %%intern. Valid options:"),
+    ],
+)
+def test_bad_restart_flag_combinations_are_one_clear_line(line: str, expected: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse_cell_line(line)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_saved_session_commands_parse() -> None:
+    assert parse_line("sessions") == LineCommand("sessions")
+    assert parse_line("resume 3f2a") == LineCommand("resume", ["3f2a"])
+    assert parse_line("export out.md") == LineCommand("export", ["out.md"])
+    assert parse_line("export t.jsonl --format claude_code -s abc") == LineCommand(
+        "export", ["t.jsonl"], "abc", "claude_code"
+    )
+    assert parse_line("export --format=json out") == LineCommand("export", ["out"], None, "json")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("resume", "`%intern resume` needs a session id: usage is `%intern resume ID`"),
+        ("export", "`%intern export` needs a file path"),
+        ("export out.md --format html", "Unknown export format 'html'. Valid formats: claude_code"),
+        ("export out.md --format", "--format needs a format"),
+        ("status --format json", "--format only goes with `%intern export`."),
+        ("resume a b", "Too many arguments for `resume`: usage is `%intern resume ID`."),
+    ],
+)
+def test_bad_saved_session_commands_are_one_clear_line(line: str, expected: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse_line(line)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
 def test_line_commands_parse() -> None:
     assert parse_line("") == LineCommand("help")
     assert parse_line("status") == LineCommand("status")
@@ -136,15 +191,18 @@ def test_help_lists_every_command_and_flag(ip: InteractiveShell, capsys: Any) ->
         assert name in out
     for flag in ("--session", "--model", "--wait", "--yolo", "--new"):
         assert flag in out
+    for flag in ("--catch-up", "--restore", "--fresh", "--format"):
+        assert flag in out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert "not available yet" not in lines["export"] + lines["resume"]
 
 
-@pytest.mark.parametrize("command", ["share-traces public", "export out.md", "resume abc"])
-def test_commands_of_later_issues_say_so_plainly(
-    ip: InteractiveShell, capsys: Any, command: str
-) -> None:
-    ip.run_line_magic("intern", command)
-    out = capsys.readouterr().out
-    assert out.strip() == f"`%intern {command.split()[0]}` is not available yet."
+def test_share_traces_answers_without_reaching_the_hub(ip: InteractiveShell, capsys: Any) -> None:
+    # Sharing is off in the test environment (tests/conftest.py), so nothing is asked of a Hub.
+    ip.run_line_magic("intern", "share-traces")
+    assert capsys.readouterr().out.startswith("Traces: off")
+    ip.run_line_magic("intern", "share-traces sideways")
+    assert "takes nothing" in capsys.readouterr().out
 
 
 def test_empty_cell_is_an_error_with_a_hint(ip: InteractiveShell) -> None:

@@ -1,0 +1,222 @@
+"""Rich tool results in the notebook: images, proposed cells, job links, bounded logs.
+
+A tool's `ToolOutput.display` (never sent to the model) may carry:
+
+* ``images``: base64 PNGs the `python` tool captured -> ``<img>`` tags in the
+  live card and the transcript HTML, a short "[image]" line in markdown and
+  plain text, `IPython.display.Image` in text mode;
+* ``proposed_cell``: code the intern wants the user to run -> highlighted,
+  with a **Copy** button and the hint to use ``%intern cell``;
+* ``job_url``: an HF Job's page -> a link in the card's title (while the job
+  runs the link comes from its "submitted" log line).
+
+The HTML widget of ipywidgets 7 and 8 sets its value with ``innerHTML`` and no
+sanitiser, so the Copy button's inline handler runs in the live view (and in
+the transcript of a trusted notebook). Where the clipboard API is refused
+(sandboxed iframes) it falls back to ``execCommand("copy")``; the code stays
+selectable in its ``<pre>`` either way. Everything here escapes what it
+shows: the payload comes from user code and the model.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+from typing import Any
+
+from .render import code_html
+
+__all__ = [
+    "CELL_HINT",
+    "code_fence",
+    "LOGS_KEPT",
+    "LOG_LINES_SHOWN",
+    "display_html",
+    "display_markdown",
+    "display_plain",
+    "image_size",
+    "images_of",
+    "job_link_html",
+    "job_url_in_log",
+    "logs_preview",
+    "proposed_cell_html",
+    "proposed_code_of",
+    "safe_url",
+]
+
+# Per card. Images travel inline (the live view, then the transcript), and
+# Jupyter drops IOPub output above ~1 MB/s: bigger or further ones are counted.
+MAX_IMAGES = 8
+MAX_IMAGE_B64 = 1_000_000  # characters (~750 KB of PNG)
+MAX_IMAGES_B64 = 1_500_000
+LOGS_KEPT = 200  # log lines a card keeps in memory
+LOG_LINES_SHOWN = 12  # of which the live card shows the last few
+LOG_LINE_CHARS = 300
+CELL_HINT = "run `%intern cell` to put it in a new cell"
+
+_B64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+_URL = re.compile(r"^https?://[^\s\"'<>`]+$")
+_SUBMITTED = re.compile(r"^Job \S+ submitted on \S+: (https?://\S+)\s*$")
+_COPY_JS = (
+    "(function(b){var t=b.getAttribute('data-code');"
+    "function ok(){b.textContent='Copied';}"
+    "function fb(){var a=document.createElement('textarea');a.value=t;"
+    "document.body.appendChild(a);a.select();"
+    "try{document.execCommand('copy');ok();}"
+    "catch(e){b.textContent='Select the code to copy';}"
+    "document.body.removeChild(a);}"
+    "if(navigator.clipboard&&navigator.clipboard.writeText)"
+    "{navigator.clipboard.writeText(t).then(ok,fb);}else{fb();}})(this)"
+)
+
+
+def _attr(text: str) -> str:
+    """Escape for a double-quoted HTML attribute."""
+    return (
+        text.replace("&", "&amp;")
+        .replace('"', "&quot;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\n", "&#10;")
+    )
+
+
+# ---------------------------------------------------------------- payloads
+
+
+def images_of(display: dict[str, Any] | None) -> list[str]:
+    """The display's images as clean base64 strings (anything else is dropped)."""
+    raw = (display or {}).get("images") or []
+    if not isinstance(raw, list):
+        return []
+    out = []
+    for item in raw:
+        if isinstance(item, str):
+            b64 = "".join(item.split())
+            if b64 and _B64.match(b64):
+                out.append(b64)
+    return out
+
+
+def proposed_code_of(display: dict[str, Any] | None) -> str | None:
+    code = (display or {}).get("proposed_cell")
+    return code if isinstance(code, str) else None
+
+
+def safe_url(url: Any) -> str | None:
+    """`url` when it is a plain http(s) URL (never javascript: and the like)."""
+    return url if isinstance(url, str) and _URL.match(url) else None
+
+
+def job_url_in_log(line: str) -> str | None:
+    """The job page in hf_jobs' "Job <id> submitted on <flavor>: <url>" line."""
+    match = _SUBMITTED.match(line)
+    return safe_url(match.group(1)) if match else None
+
+
+def image_size(b64: str) -> str | None:
+    """'WxH' of a base64 PNG, from its header."""
+    try:
+        head = base64.b64decode(b64[:44])
+    except ValueError:
+        return None
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+        width, height = struct.unpack(">II", head[16:24])
+        return f"{width}x{height}"
+    return None
+
+
+# -------------------------------------------------------------------- html
+
+
+def images_html(images: list[str]) -> str:
+    if not images:
+        return ""
+    parts = []
+    budget = MAX_IMAGES_B64
+    for b64 in images[:MAX_IMAGES]:
+        if len(b64) > min(MAX_IMAGE_B64, budget):
+            size = len(b64) * 3 / 4 / 1e6
+            parts.append(f"<div class='mlij-dim'>[image of {size:.1f} MB not embedded]</div>")
+        else:
+            budget -= len(b64)
+            parts.append(
+                f'<img src="data:image/png;base64,{b64}" alt="image" '
+                'style="max-width: 100%; height: auto; display: block; margin: 4px 0;"/>'
+            )
+    if len(images) > MAX_IMAGES:
+        parts.append(f"<div class='mlij-dim'>[{len(images) - MAX_IMAGES} more images]</div>")
+    return f'<div class="mlij-images">{"".join(parts)}</div>'
+
+
+def proposed_cell_html(code: str) -> str:
+    button = (
+        f'<button class="mlij-copy" data-code="{_attr(code)}" onclick="{_attr(_COPY_JS)}" '
+        'title="Copy the code to the clipboard">Copy</button>'
+    )
+    return (
+        '<div class="mlij-cell">'
+        f"<div><b>Proposed cell</b> {button}</div>"
+        f"<pre>{code_html(code, 'python')}</pre>"
+        "<div class='mlij-dim'>Not run. Run <code>%intern cell</code> to put it in a new "
+        "cell, or copy it.</div></div>"
+    )
+
+
+def job_link_html(url: str | None) -> str:
+    safe = safe_url(url)
+    if safe is None:
+        return ""
+    return f' · <a href="{_attr(safe)}" target="_blank" rel="noopener noreferrer">job page</a>'
+
+
+def display_html(display: dict[str, Any] | None) -> str:
+    """Images and the proposed cell of a card (HTML; empty when there are none)."""
+    parts = [images_html(images_of(display))]
+    code = proposed_code_of(display)
+    if code is not None:
+        parts.append(proposed_cell_html(code))
+    return "".join(parts)
+
+
+# ---------------------------------------------------------- markdown, plain
+
+
+def code_fence(code: str) -> str:
+    """A backtick fence longer than any run of backticks in `code`."""
+    ticks = "```"
+    while ticks in code:
+        ticks += "`"
+    return ticks
+
+
+def display_markdown(display: dict[str, Any] | None) -> list[str]:
+    """Markdown lines for a card's display payload."""
+    lines = ["[image]" for _ in images_of(display)]
+    code = proposed_code_of(display)
+    if code is not None:
+        fence = code_fence(code)
+        lines += [f"{fence}python", code.rstrip("\n"), fence, f"*Not run: {CELL_HINT}.*"]
+    return lines
+
+
+def display_plain(display: dict[str, Any] | None) -> list[str]:
+    lines = ["[image]" for _ in images_of(display)]
+    code = proposed_code_of(display)
+    if code is not None:
+        lines += ["Proposed cell (not run):", *code.rstrip("\n").splitlines(), f"({CELL_HINT})"]
+    return lines
+
+
+# -------------------------------------------------------------------- logs
+
+
+def logs_preview(logs: list[str], dropped: int, shown: int = LOG_LINES_SHOWN) -> str:
+    """The last `shown` log lines (each clipped), saying how many earlier ones are hidden."""
+    tail = logs[-shown:]
+    hidden = dropped + len(logs) - len(tail)
+    lines = [line if len(line) <= LOG_LINE_CHARS else line[:LOG_LINE_CHARS] + " …" for line in tail]
+    if hidden:
+        lines.insert(0, f"… {hidden:,} earlier log line{'s' if hidden != 1 else ''} not shown")
+    return "\n".join(lines)
