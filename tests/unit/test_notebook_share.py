@@ -1,0 +1,82 @@
+"""Trace sharing from the notebook: an upload after each turn, and `%intern share-traces`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ml_intern_jupyter.config import Config
+from ml_intern_jupyter.notebook.share import NotebookTraces
+from ml_intern_jupyter.store.base import SessionRecord
+from ml_intern_jupyter.store.sqlite import SqliteStore
+from tests.fakes.hub_server import FakeHub
+from tests.hub_harness import serve_hub
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    yield from serve_hub(monkeypatch)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore.open(tmp_path / "home")
+    yield s
+    s.close()
+
+
+class OneStore:
+    """Stands in for the kernel's `KernelStore`."""
+
+    def __init__(self, store: SqliteStore):
+        self.store = store
+
+    def get(self, config: Config) -> SqliteStore:
+        return self.store
+
+
+def test_a_finished_turn_uploads_its_trace_in_the_background(
+    hub: FakeHub, store: SqliteStore
+) -> None:
+    config = Config(model_name="vllm/test-model", share_traces=True)
+    store.create_session(SessionRecord(id="s1", model="vllm/test-model", created=1_700_000_000))
+    store.append_messages(
+        "s1", 0, 0, [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"}]
+    )
+    traces = NotebookTraces(OneStore(store))  # type: ignore[arg-type]
+    started = time.monotonic()
+    traces.after_turn(config, "s1")
+    assert time.monotonic() - started < 0.5  # never on the caller's path
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status = store.get_session("s1").trace_status or {}
+        if status.get("state") in ("uploaded", "failed"):
+            break
+        time.sleep(0.05)
+    assert status["state"] == "uploaded", status
+    files = hub.repo("test-user/ml-intern-sessions", "dataset").files()
+    assert "sessions/2023-11-14/s1.jsonl" in files
+    assert b'"content":"hello"' in files["sessions/2023-11-14/s1.jsonl"]
+    assert traces.status("s1") is not None
+
+
+def test_turns_with_sharing_off_upload_nothing(hub: FakeHub, store: SqliteStore) -> None:
+    config = Config(model_name="vllm/test-model", share_traces=False)
+    store.create_session(SessionRecord(id="s2"))
+    traces = NotebookTraces(OneStore(store))  # type: ignore[arg-type]
+    traces.after_turn(config, "s2")
+    time.sleep(0.3)
+    assert traces.uploader(config) is None and not hub.calls("POST", "commit")
+
+
+def test_share_traces_command_flips_visibility(hub: FakeHub, store: SqliteStore) -> None:
+    config = Config(model_name="vllm/test-model", share_traces=True)
+    traces = NotebookTraces(OneStore(store))  # type: ignore[arg-type]
+    out = traces.command(config, "public")
+    assert "The dataset is now public." in out and "test-user/ml-intern-sessions" in out
+    assert traces.footer is not None and traces.footer.startswith("Traces: public")
+    assert traces.command(config, "").startswith("Traces: public")
+    assert "The dataset is now private." in traces.command(config, "private")
