@@ -422,3 +422,30 @@ def _segments(widgets: WidgetStates, widget: Widget) -> list[str]:
     for child in widgets.children(widget):
         out += _segments(widgets, child)
     return out
+
+
+def run_notebook(tmp: Path, url: str, *sources: str, **env: str) -> list[list[dict[str, Any]]]:
+    """Execute cells with nbclient (text mode) in a fresh kernel; returns each cell's outputs."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    work = tmp / "work"
+    work.mkdir(exist_ok=True)
+    km = KernelManager(kernel_spec_manager=make_kernelspec(tmp), kernel_name=KERNEL_NAME)
+    client = NotebookClient(
+        nb, km=km, timeout=120, allow_errors=False, resources={"metadata": {"path": str(work)}}
+    )
+    client.execute(env=kernel_env(tmp, url, **env))
+    return [cell.get("outputs", []) for cell in nb.cells]
+
+
+def output_text(outputs: list[dict[str, Any]]) -> str:
+    """What a cell showed: its streams and the markdown (else plain) of its displays."""
+    parts = []
+    for out in outputs:
+        if out["output_type"] == "stream":
+            parts.append(out["text"])
+        elif "data" in out:
+            parts.append(out["data"].get("text/markdown") or out["data"].get("text/plain", ""))
+    return "\n".join(parts)

@@ -13,15 +13,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import nbformat
-from jupyter_client.manager import KernelManager
-from nbclient import NotebookClient
-
 from ml_intern_jupyter.agent.context import RESTORE_PROMPT
 from ml_intern_jupyter.agent.restore import RESTART_NOTE
 from ml_intern_jupyter.store import SessionRecord, SqliteStore
 from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
-from tests.kernel.helpers import KERNEL_NAME, KernelHarness, html_text, kernel_env, make_kernelspec
+from tests.kernel.helpers import (
+    KernelHarness,
+    html_text,
+    output_text,
+    run_notebook,
+)
 
 NOTEBOOK = "work/restart.ipynb"
 OLD_MESSAGES: list[dict[str, Any]] = [
@@ -198,36 +199,17 @@ def test_restore_full_history_then_stop_then_start_fresh(
 # ---------------------------------------------------------------- text mode
 
 
-def run_notebook(tmp: Path, url: str, *sources: str) -> list[list[dict[str, Any]]]:
-    """Execute cells with nbclient in a fresh kernel of this notebook."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
-    work = tmp / "work"
-    work.mkdir(exist_ok=True)
-    km = KernelManager(kernel_spec_manager=make_kernelspec(tmp), kernel_name=KERNEL_NAME)
-    client = NotebookClient(
-        nb, km=km, timeout=120, allow_errors=False, resources={"metadata": {"path": str(work)}}
-    )
-    client.execute(env=kernel_env(tmp, url, JPY_SESSION_NAME=NOTEBOOK))
-    return [cell.get("outputs", []) for cell in nb.cells]
-
-
-def shown(outputs: list[dict[str, Any]]) -> str:
-    parts = []
-    for out in outputs:
-        if out["output_type"] == "stream":
-            parts.append(out["text"])
-        elif "data" in out:
-            parts.append(out["data"].get("text/markdown") or out["data"].get("text/plain", ""))
-    return "\n".join(parts)
-
-
 def test_text_mode_fresh_then_catch_up_by_default(tmp_path: Path, fake: FakeLLMServer) -> None:
     seed(tmp_path, "old1")
     fake.script(Reply(content="Fresh answer."))
     outputs = run_notebook(
-        tmp_path, fake.url, "%load_ext ml_intern_jupyter", "%%intern --fresh\nStart over."
+        tmp_path,
+        fake.url,
+        "%load_ext ml_intern_jupyter",
+        "%%intern --fresh\nStart over.",
+        JPY_SESSION_NAME=NOTEBOOK,
     )
-    text = shown(outputs[1])
+    text = output_text(outputs[1])
     assert text.startswith("**Where were we?** This notebook's last session, “train a classifier")
     assert "Starting fresh, as asked" in text and "Fresh answer." in text
     with open_store(tmp_path) as store:
@@ -237,8 +219,14 @@ def test_text_mode_fresh_then_catch_up_by_default(tmp_path: Path, fake: FakeLLMS
 
     fake.reset()
     fake.script(Reply(content="The user asked me to start over."), Reply(content="Caught up."))
-    outputs = run_notebook(tmp_path, fake.url, "%load_ext ml_intern_jupyter", "%%intern\nAnd now?")
-    text = shown(outputs[1])
+    outputs = run_notebook(
+        tmp_path,
+        fake.url,
+        "%load_ext ml_intern_jupyter",
+        "%%intern\nAnd now?",
+        JPY_SESSION_NAME=NOTEBOOK,
+    )
+    text = output_text(outputs[1])
     assert "**Where were we?**" in text and f"({fresh.id})" in text
     assert "Catching up on “Start over.”" in text and "Caught up." in text
     summary, turn = fake.requests

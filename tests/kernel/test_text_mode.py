@@ -7,34 +7,9 @@ from typing import Any
 
 import nbformat
 import pytest
-from jupyter_client.manager import KernelManager
-from nbclient import NotebookClient
 
 from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
-from tests.kernel.helpers import KERNEL_NAME, kernel_env, make_kernelspec
-
-
-def run_notebook(tmp: Path, url: str, *sources: str) -> list[list[dict[str, Any]]]:
-    """Execute cells with nbclient in a fresh kernel; returns each cell's outputs."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
-    work = tmp / "work"
-    work.mkdir(exist_ok=True)
-    km = KernelManager(kernel_spec_manager=make_kernelspec(tmp), kernel_name=KERNEL_NAME)
-    client = NotebookClient(
-        nb, km=km, timeout=120, allow_errors=False, resources={"metadata": {"path": str(work)}}
-    )
-    client.execute(env=kernel_env(tmp, url))
-    return [cell.get("outputs", []) for cell in nb.cells]
-
-
-def text(outputs: list[dict[str, Any]]) -> str:
-    parts = []
-    for out in outputs:
-        if out["output_type"] == "stream":
-            parts.append(out["text"])
-        elif "data" in out:
-            parts.append(out["data"].get("text/markdown") or out["data"].get("text/plain", ""))
-    return "\n".join(parts)
+from tests.kernel.helpers import output_text, run_notebook
 
 
 @pytest.fixture
@@ -60,9 +35,9 @@ def test_wait_renders_markdown_outputs_and_blocks(tmp_path: Path, server: FakeLL
         o.get("data", {}).get("text/markdown") == "Hello from the **intern**." for o in cell
     ), cell
     assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell)
-    assert "*done ·" in text(cell)
+    assert "*done ·" in output_text(cell)
     # The next cell ran after the turn ended: the session has one finished turn.
-    assert "1 turn(s)" in text(outputs[2]) and "idle" in text(outputs[2])
+    assert "1 turn(s)" in output_text(outputs[2]) and "idle" in output_text(outputs[2])
 
 
 def test_without_widgets_approvals_are_rejected_with_a_visible_reason(
@@ -76,7 +51,7 @@ def test_without_widgets_approvals_are_rejected_with_a_visible_reason(
     outputs = run_notebook(
         tmp_path, server.url, "%load_ext ml_intern_jupyter", "%%intern\nRun echo."
     )
-    shown = text(outputs[1])
+    shown = output_text(outputs[1])
     assert "**bash** `echo hi`" in shown and "nothing can be clicked" in shown
     assert "I could not run it." in shown
     tool = [m for m in server.requests[-1].body["messages"] if m["role"] == "tool"][-1]
@@ -98,11 +73,11 @@ def test_yolo_runs_tools_in_text_mode_for_that_turn_only(
         "%%intern --wait --yolo\nRun echo.",
         "%intern yolo",
     )
-    shown = text(outputs[1])
+    shown = output_text(outputs[1])
     assert "yolo-ran" in shown and "Done." in shown
     tool = [m for m in server.requests[-1].body["messages"] if m["role"] == "tool"][-1]
     assert "yolo-ran" in tool["content"]
-    assert "off" in text(outputs[2])
+    assert "off" in output_text(outputs[2])
 
 
 def test_the_quickstart_notebook_is_valid_and_runs_headless(
@@ -118,6 +93,6 @@ def test_the_quickstart_notebook_is_valid_and_runs_headless(
     )
     sources = [c.source for c in nb.cells if c.cell_type == "code"]
     outputs = run_notebook(tmp_path, server.url, *sources)
-    shown = "\n".join(text(o) for o in outputs)
+    shown = "\n".join(output_text(o) for o in outputs)
     assert "Mean 0.836" in shown and "More validation data." in shown
     assert "Traceback" not in shown
