@@ -38,9 +38,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.loopback import LoopbackHTTPServer, LoopbackServer
 
 __all__ = ["Fault", "FakeHub", "FakeJob", "FakeRepo", "HubRequest", "JobStep"]
 
@@ -254,13 +256,11 @@ class HubRequest:
 # ----------------------------------------------------------------- server
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _HTTPServer(LoopbackHTTPServer):
     hub: FakeHub
 
 
-class FakeHub:
+class FakeHub(LoopbackServer):
     """In-memory Hub, datasets-server, papers and docs on 127.0.0.1."""
 
     def __init__(self, user: str = "test-user", token: str = "hf_fake_test_token_abcdefghijkl"):
@@ -283,44 +283,12 @@ class FakeHub:
         self.lock = threading.RLock()
         self._ids = itertools.count(1)
         self._release = threading.Event()
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.hub = self
-        self._thread: threading.Thread | None = None
+        self._listen(_Handler, _HTTPServer).hub = self
 
-    # -- lifecycle -------------------------------------------------------
+    # -- lifecycle (the rest is LoopbackServer's) -------------------------
 
-    @property
-    def port(self) -> int:
-        return self._httpd.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeHub:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"FakeHub:{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
+    def _before_stop(self) -> None:
         self._release.set()
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> FakeHub:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- setup -------------------------------------------------------------
 

@@ -33,8 +33,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.loopback import LoopbackHTTPServer, LoopbackServer
 
 __all__ = [
     "Disconnect",
@@ -210,13 +212,11 @@ class _AbortConnection(Exception):
     """Raised inside the handler to drop the connection abruptly."""
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _HTTPServer(LoopbackHTTPServer):
     fake: FakeLLMServer
 
 
-class FakeLLMServer:
+class FakeLLMServer(LoopbackServer):
     """Scripted OpenAI-compatible chat-completions server on 127.0.0.1."""
 
     def __init__(self, model: str = DEFAULT_MODEL, host: str = "127.0.0.1", port: int = 0):
@@ -229,43 +229,9 @@ class FakeLLMServer:
         self._script: deque[Response] = deque()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._httpd = _HTTPServer((host, port), _Handler)
-        self._httpd.fake = self
-        self._thread: threading.Thread | None = None
+        self._listen(_Handler, _HTTPServer, host, port).fake = self
 
-    # -- lifecycle ---------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return self._httpd.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> FakeLLMServer:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"FakeLLMServer:{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> FakeLLMServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    url_path = "/v1"
 
     # -- scripting ---------------------------------------------------------
 
