@@ -91,14 +91,24 @@ def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
         if conductor is None:
             return  # the earlier session could not be continued; the output says why
         session = conductor.session
-        record = TurnRecord(name, session.id, opts.model or session.config.model_name)
+        record = TurnRecord(
+            name,
+            session.id,
+            opts.model or session.config.model_name,
+            traces=sessions.traces.footer or "",
+        )
         _run_text(shell, sessions, conductor, record, text, opts)
         return
     from .view import LiveView
 
     if existing is not None:
         session = existing.session
-        record = TurnRecord(name, session.id, opts.model or session.config.model_name)
+        record = TurnRecord(
+            name,
+            session.id,
+            opts.model or session.config.model_name,
+            traces=sessions.traces.footer or "",
+        )
         view = LiveView(record, totals=totals_of(session))
         job = sessions.turn(view, text, model=opts.model, yolo=opts.yolo)
         view.bind(sessions.runtime, existing, job)
@@ -108,7 +118,7 @@ def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
         return
     # A new session: show the view first and create the session off the cell's
     # path (imports and config on a cold kernel take a few hundred ms).
-    view = LiveView(TurnRecord(name, "…", opts.model or "…"))
+    view = LiveView(TurnRecord(name, "…", opts.model or "…", traces=sessions.traces.footer or ""))
     job = sessions.turn(view, text, model=opts.model, yolo=opts.yolo)
     view.display()
     sessions.begin_create(name)  # line commands wait until the request reaches the session

@@ -157,6 +157,7 @@ class TurnRecord:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     cost_known: bool = True
+    traces: str = ""  # where the session's traces go ("Traces: private dataset <url>"), once known
     _message_done: bool = True  # the last assistant_message closed the current text
 
     # ---------------------------------------------------------------- events
@@ -322,6 +323,7 @@ class TurnRecord:
         return (
             f"{STATE_LABELS.get(self.state, self.state)} · {self.duration:.1f} s · "
             + usage_text(self.tokens, self.cost_usd, self.cost_known)
+            + (f" · {self.traces}" if self.traces else "")
         )
 
 

@@ -459,7 +459,8 @@ class LiveView:
         r = self.record
         if r.started is None:
             return ""
-        return f"{r.duration:.1f} s · " + usage_text(r.tokens, r.cost_usd, r.cost_known)
+        traces = f" · {r.traces}" if r.traces else ""
+        return f"{r.duration:.1f} s · " + usage_text(r.tokens, r.cost_usd, r.cost_known) + traces
 
     def _all_widgets(self) -> list[Any]:
         out = [self.root, self.css, self.header, self.stop, self.plan, self.footer]

@@ -80,3 +80,19 @@ def test_share_traces_command_flips_visibility(hub: FakeHub, store: SqliteStore)
     assert traces.footer is not None and traces.footer.startswith("Traces: public")
     assert traces.command(config, "").startswith("Traces: public")
     assert "The dataset is now private." in traces.command(config, "private")
+
+
+def test_the_turn_footer_says_where_traces_go() -> None:
+    from ml_intern_jupyter.notebook.transcript import TurnRecord
+
+    record = TurnRecord(
+        "default",
+        "s1",
+        "vllm/test-model",
+        traces="Traces: private dataset https://hf.co/datasets/u/ml-intern-sessions",
+    )
+    record.started, record.ended = 0.0, 1.0
+    assert record.footer().endswith(
+        "· Traces: private dataset https://hf.co/datasets/u/ml-intern-sessions"
+    )
+    assert "Traces" not in TurnRecord("default", "s1", "m").footer()
