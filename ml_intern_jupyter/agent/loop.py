@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LLMError
 from ..tools.base import ToolResult
 from ..tools.plan import unfinished
 from . import messages as ev
-from .context import RESTORE_PROMPT, is_system_note, transcript_for_summary
+from .context import RESTORE_PROMPT, transcript_for_summary
 from .llm import LLMResponse
 
 if TYPE_CHECKING:
@@ -468,15 +467,12 @@ class TurnRunner:
 
     async def _guarded(self, coro: Any) -> None:
         s = self.s
-        started = time.perf_counter()
         try:
             await coro
         except asyncio.CancelledError:
             if not s._interrupting:
                 raise
             self._on_interrupt()
-        finally:
-            s.last_turn_seconds = time.perf_counter() - started
 
     def _on_interrupt(self) -> None:
         s = self.s
@@ -511,8 +507,3 @@ class TurnRunner:
             s.policy.settle(cid, success=False, actual_usd=None)
         s.state = "idle"
         s.emit(ev.Interrupted())
-
-
-def visible(message: dict[str, Any]) -> bool:
-    """Whether a history message is shown to the user ([SYSTEM: ...] notes are not)."""
-    return message.get("role") != "system" and not is_system_note(message)

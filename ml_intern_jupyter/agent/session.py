@@ -96,7 +96,6 @@ class Session:
         self.state = "idle"  # idle | processing | waiting_approval | ended
         self.doom = DoomLoopGuard()
         self.malformed = MalformedStreak()
-        self.last_turn_seconds = 0.0
         self.recorder: Recorder | None = None  # set to save the session to a store
         self.created = time.time()
         self._sleep = sleep
