@@ -158,6 +158,8 @@ class Runtime:
             session.recorder = recorder
             self._sessions[session.id] = session
             session.start()
+            # A session that has shut down leaves the table (e.g. after `%intern new`).
+            session._runner.add_done_callback(lambda _t: self._sessions.pop(session.id, None))
             return session
 
         return self.call(make())

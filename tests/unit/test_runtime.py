@@ -130,3 +130,14 @@ def test_call_from_the_intern_thread_refuses_to_deadlock(runtime):
         return True
 
     assert runtime.call(inner())
+
+
+def test_a_shut_down_session_leaves_the_table(runtime):
+    keep, gone = runtime.create_session(), runtime.create_session()
+    runtime.submit(gone.id, ev.Shutdown())
+    deadline = time.monotonic() + 5
+    while gone in runtime.sessions() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert runtime.sessions() == [keep]
+    with pytest.raises(SessionError):
+        runtime.get(gone.id)
