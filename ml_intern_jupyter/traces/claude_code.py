@@ -26,7 +26,7 @@ from typing import Any
 
 from ml_intern_jupyter.traces.redact import scrub, scrub_text
 
-__all__ = ["to_claude_code_jsonl", "to_claude_code_lines", "trace_uuid"]
+__all__ = ["TraceBuilder", "to_claude_code_jsonl", "to_claude_code_lines", "trace_uuid"]
 
 # Placeholders for the non-text parts of multi-part (OpenAI) content.
 _PART_PLACEHOLDERS = {
@@ -74,26 +74,68 @@ def trace_uuid(session_id: str, role: str, index: int) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
-def to_claude_code_lines(
-    messages: list[dict[str, Any]], *, session_id: str, model: str, session_start: float
-) -> list[dict[str, Any]]:
-    """The trace lines of `messages` (OpenAI-format dicts; `_`-prefixed keys are ignored).
+class TraceBuilder:
+    """The trace of one session's history, built incrementally.
 
-    `index` in each uuid is the message's position in `messages`. A message's
-    own `_ts` gives its timestamp, else `session_start` does. System messages,
-    roles the format has no place for, and assistant messages with neither text
-    nor tool calls produce no line; the chain continues past them.
+    A line depends only on its message, the message's index and the previous
+    line's uuid, so a history that only grows needs only its new messages
+    converted: `extend` takes the messages that follow the `count` already
+    consumed, and `jsonl()` is the whole trace so far, byte for byte what
+    `to_claude_code_jsonl` gives for the full history. When earlier messages
+    change (a compaction rewrote the history) start a new builder.
     """
-    start = _valid_ts(session_start)
-    if start is None:
-        raise ValueError(f"session_start must be a unix time, got {session_start!r}")
-    start_iso = _iso(start)
-    model = scrub_text(model)
-    lines: list[dict[str, Any]] = []
-    parent: str | None = None
-    for index, msg in enumerate(messages):
+
+    def __init__(self, *, session_id: str, model: str, session_start: float) -> None:
+        start = _valid_ts(session_start)
+        if start is None:
+            raise ValueError(f"session_start must be a unix time, got {session_start!r}")
+        self.session_id = session_id
+        self.model = model
+        self.session_start = session_start
+        self.count = 0  # messages consumed so far
+        self._start_iso = _iso(start)
+        self._scrubbed_model = scrub_text(model)
+        self._parent: str | None = None
+        self._encoded: list[str] = []
+        self._text: str | None = ""
+
+    def matches(self, *, session_id: str, model: str, session_start: float) -> bool:
+        """True if this builder makes lines the way a fresh one with these arguments would."""
+        return (session_id, model, session_start) == (
+            self.session_id,
+            self.model,
+            self.session_start,
+        )
+
+    def lines(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Consume `messages` (the next ones in the history); their lines, unencoded."""
+        out: list[dict[str, Any]] = []
+        index = self.count
+        for msg in messages:
+            line = self._line(msg, index)
+            if line is not None:
+                out.append(line)
+            index += 1
+        self.count = index
+        return out
+
+    def extend(self, messages: list[dict[str, Any]]) -> TraceBuilder:
+        """Consume `messages` (the next ones in the history) and encode their lines."""
+        added = [_encode(line) + "\n" for line in self.lines(messages)]
+        if added:
+            self._encoded += added
+            self._text = None
+        return self
+
+    def jsonl(self) -> str:
+        """The trace so far: one compact JSON object per line, each ending in a newline."""
+        if self._text is None:
+            self._text = "".join(self._encoded)
+        return self._text
+
+    def _line(self, msg: Any, index: int) -> dict[str, Any] | None:
         if not isinstance(msg, dict):
-            continue
+            return None
         role = msg.get("role")
         if role == "user":
             kind = "user"
@@ -109,35 +151,45 @@ def to_claude_code_lines(
         elif role == "assistant":
             blocks = _assistant_blocks(msg)
             if not blocks:
-                continue
+                return None
             kind = "assistant"
-            body = {"role": "assistant", "model": model, "content": blocks}
+            body = {"role": "assistant", "model": self._scrubbed_model, "content": blocks}
         else:  # "system", "developer", or something unknown
-            continue
+            return None
         ts = _valid_ts(msg.get("_ts"))
-        uuid = trace_uuid(session_id, role, index)
-        lines.append(
-            {
-                "uuid": uuid,
-                "parentUuid": parent,
-                "sessionId": session_id,
-                "timestamp": start_iso if ts is None else _iso(ts),
-                "type": kind,
-                "message": body,
-            }
-        )
-        parent = uuid
-    return lines
+        uuid = trace_uuid(self.session_id, role, index)
+        line = {
+            "uuid": uuid,
+            "parentUuid": self._parent,
+            "sessionId": self.session_id,
+            "timestamp": self._start_iso if ts is None else _iso(ts),
+            "type": kind,
+            "message": body,
+        }
+        self._parent = uuid
+        return line
+
+
+def to_claude_code_lines(
+    messages: list[dict[str, Any]], *, session_id: str, model: str, session_start: float
+) -> list[dict[str, Any]]:
+    """The trace lines of `messages` (OpenAI-format dicts; `_`-prefixed keys are ignored).
+
+    `index` in each uuid is the message's position in `messages`. A message's
+    own `_ts` gives its timestamp, else `session_start` does. System messages,
+    roles the format has no place for, and assistant messages with neither text
+    nor tool calls produce no line; the chain continues past them.
+    """
+    builder = TraceBuilder(session_id=session_id, model=model, session_start=session_start)
+    return builder.lines(messages)
 
 
 def to_claude_code_jsonl(
     messages: list[dict[str, Any]], *, session_id: str, model: str, session_start: float
 ) -> str:
     """The trace as JSONL: one compact JSON object per line, each ending in a newline."""
-    lines = to_claude_code_lines(
-        messages, session_id=session_id, model=model, session_start=session_start
-    )
-    return "".join([_encode(line) + "\n" for line in lines])
+    builder = TraceBuilder(session_id=session_id, model=model, session_start=session_start)
+    return builder.extend(messages).jsonl()
 
 
 # -- content

@@ -45,6 +45,8 @@ _LOWER_KEYWORDS = (
     "access_key_id",
 )
 _AFTER_KEYWORD = re.compile(rf"{_SEPARATOR}(?:{_QUOTED})")
+# The characters `_SEPARATOR` can start with.
+_SEPARATOR_START = frozenset("'\"] \t=:")
 
 
 def _quoted_assignment_spans(low: str) -> list[tuple[int, re.Match[str]]]:
@@ -53,10 +55,13 @@ def _quoted_assignment_spans(low: str) -> list[tuple[int, re.Match[str]]]:
     for kw in _LOWER_KEYWORDS:
         i = low.find(kw)
         while i != -1:
-            m = _AFTER_KEYWORD.match(low, i + len(kw))
-            if m is not None:
-                found.append((i, m))
-            i = low.find(kw, i + 1)
+            after = i + len(kw)
+            # Most hits are words like "tokenizer": one character rules them out.
+            if low[after : after + 1] in _SEPARATOR_START:
+                m = _AFTER_KEYWORD.match(low, after)
+                if m is not None:
+                    found.append((i, m))
+            i = low.find(kw, after)
     found.sort(key=lambda f: f[0])
     spans, end = [], 0
     for start, m in found:

@@ -2,9 +2,11 @@
 
 After a turn, `TraceUploader.schedule(session_id)` asks for an upload; it
 returns at once. After a short debounce (so a burst of turns is one upload)
-the session's stored messages are converted with `to_claude_code_jsonl`
-(which scrubs them) and the file at `trace_path` of `{hf_user}/ml-intern-sessions`
-is replaced (see `dataset.py` for the dataset itself).
+the session's stored messages are converted to Claude Code JSONL (scrubbed;
+see `claude_code.py`) and the file at `trace_path` of `{hf_user}/ml-intern-sessions`
+is replaced (see `dataset.py` for the dataset itself). The uploader keeps the
+converted traces of recent sessions, so the next upload of a session loads
+and converts only the messages added since.
 
 Each session's progress is kept in its `SessionRecord.trace_status`:
 
@@ -37,12 +39,14 @@ import concurrent.futures
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..store.base import StoreConflictError
 from ..tools.hub_client import HubSettings, in_thread, make_api, namespace_of, resolve_token
-from .claude_code import to_claude_code_jsonl
+from .claude_code import TraceBuilder
 from .dataset import (
     describe_share_status,
     file_url,
@@ -57,7 +61,7 @@ from .dataset import (
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..store.base import SessionStore
+    from ..store.base import SessionRecord, SessionStore
 
 __all__ = [
     "FAILED",
@@ -161,7 +165,9 @@ class TraceUploader:
 
     `debounce_s` is the quiet time after the last `schedule` before uploading;
     `settings` the Hub deadlines; `max_concurrent` how many sessions upload at
-    once; `clock` the wall clock for statuses. Nothing starts until the first
+    once; `cached_traces` how many sessions' converted traces are kept, so
+    their next upload converts only new messages; `clock` the wall clock for
+    statuses. Nothing starts until the first
     `schedule`. Assign `config` to change settings (e.g. `share_traces`) later.
     """
 
@@ -173,6 +179,7 @@ class TraceUploader:
         debounce_s: float = 2.0,
         settings: HubSettings | None = None,
         max_concurrent: int = 2,
+        cached_traces: int = 4,
         clock: Callable[[], float] = time.time,
         name: str = "ml-intern-traces",
     ) -> None:
@@ -181,6 +188,7 @@ class TraceUploader:
         self._store = store
         self._settings = settings or HubSettings()
         self._max_concurrent = max_concurrent
+        self._cached_traces = max(0, cached_traces)
         self._clock = clock
         self._name = name
         self._lock = threading.Lock()  # loop start/stop, request times
@@ -193,6 +201,11 @@ class TraceUploader:
         self._slots: dict[str, _Slot] = {}
         self._flushing = 0
         self._limit: asyncio.Semaphore | None = None
+        # The traces of the sessions uploaded last, by session id, with the
+        # history generation they were built from: the next upload of the
+        # session converts only the messages added since (see `_build_trace`).
+        self._traces: OrderedDict[str, tuple[int, TraceBuilder]] = OrderedDict()
+        self._traces_lock = threading.Lock()
 
     # ------------------------------------------------------------ public
 
@@ -343,7 +356,6 @@ class TraceUploader:
 
     async def _upload(self, session_id: str, requested_at: float) -> None:
         deadline = self._settings.request_timeout_s
-        store = self._store
         attempt: list[int] = []
 
         def uploading(prev: Status) -> Status:
@@ -367,13 +379,11 @@ class TraceUploader:
                     raise
                 await self._write(session_id, requested_at, _skipped("no_username"))
                 return
-            record = await in_thread(store.get_session, session_id, deadline=deadline)
-            if record is None:  # deleted meanwhile
+            built = await in_thread(self._build_trace, session_id, deadline=deadline)
+            if built is None:  # deleted meanwhile
                 return
-            messages = await in_thread(store.load_messages, session_id, deadline=deadline)
-            text = to_claude_code_jsonl(
-                messages, session_id=session_id, model=record.model, session_start=record.created
-            )
+            record, trace = built
+            text = trace.jsonl()
             if not text:
                 await self._write(session_id, requested_at, _skipped("empty"))
                 return
@@ -395,7 +405,7 @@ class TraceUploader:
                 "path": path,
                 "url": file_url(repo, path),
                 "uploaded_at": self._clock(),
-                "messages": len(messages),
+                "messages": trace.count,
             }
             await self._write(session_id, requested_at, lambda prev: done)
         except Exception as exc:
@@ -407,6 +417,46 @@ class TraceUploader:
                 return {"state": FAILED, "error": error, "attempts": n}
 
             await self._write(session_id, requested_at, failed)
+
+    # ------------------------------------------------------------ conversion
+
+    def _build_trace(self, session_id: str) -> tuple[SessionRecord, TraceBuilder] | None:
+        """The session's record and its whole trace; None if the session is gone.
+
+        Blocking (a worker thread). Within a history generation messages are
+        only appended, so when the session's previous trace was built from the
+        current generation (and the same model) only the messages after it are
+        loaded and converted. The generation is read again after loading: if a
+        compaction rewrote the history meanwhile, the trace is rebuilt.
+        """
+        store = self._store
+        record = store.get_session(session_id)
+        with self._traces_lock:
+            cached = self._traces.pop(session_id, None)
+        for _attempt in range(3):
+            if record is None:
+                return None
+            model, start, generation = record.model, record.created, record.generation
+            if (
+                cached is not None
+                and cached[0] == generation
+                and cached[1].matches(session_id=session_id, model=model, session_start=start)
+            ):
+                trace = cached[1]
+                new = store.load_messages(session_id, offset=trace.count)
+            else:
+                trace = TraceBuilder(session_id=session_id, model=model, session_start=start)
+                new = store.load_messages(session_id)
+            current = store.get_session(session_id)
+            if current is not None and current.generation == generation:
+                trace.extend(new)
+                with self._traces_lock:
+                    self._traces[session_id] = (generation, trace)
+                    while len(self._traces) > self._cached_traces:
+                        self._traces.popitem(last=False)
+                return record, trace
+            record, cached = current, None
+        raise StoreConflictError(f"the history of session {session_id} kept changing")
 
     # ------------------------------------------------------------ statuses
 

@@ -115,7 +115,7 @@ def expected_trace(store: SqliteStore, sid: str) -> bytes:
     record = store.get_session(sid)
     assert record is not None
     return to_claude_code_jsonl(
-        store.load_messages(sid),
+        type(store).load_messages(store, sid),  # not through a test's spy
         session_id=sid,
         model=record.model,
         session_start=record.created,
@@ -260,6 +260,94 @@ def test_status_goes_pending_uploading_uploaded(
     # A trace status is not activity: the session keeps its place in "recent".
     after = store.get_session("sess-1")
     assert after is not None and after.updated == before.updated
+
+
+def record_loads(store: SqliteStore) -> list[int]:
+    """The `offset` of every `load_messages` call on `store` from now on."""
+    offsets: list[int] = []
+    original = store.load_messages
+
+    def load_messages(session_id: str, **kw: Any) -> list[dict[str, Any]]:
+        offsets.append(kw.get("offset", 0))
+        return original(session_id, **kw)
+
+    store.load_messages = load_messages  # type: ignore[method-assign]
+    return offsets
+
+
+def uploaded_trace(hub: FakeHub, sid: str = "sess-1") -> bytes:
+    return hub.repo(REPO, "dataset").files()[f"sessions/2023-05-17/{sid}.jsonl"]
+
+
+def test_the_next_upload_converts_only_the_new_messages(
+    hub: FakeHub, store: SqliteStore, make_uploader: Callable[..., TraceUploader]
+) -> None:
+    first = add_session(store)
+    loads = record_loads(store)
+    up = make_uploader()
+    up.schedule("sess-1")
+    assert up.flush(10)
+    more = [
+        {"role": "user", "content": f"again, with {SECRET}", "_ts": STARTED + 5},
+        {"role": "assistant", "content": "Again done.", "_ts": STARTED + 6},
+    ]
+    store.append_messages("sess-1", 0, len(first), more)
+    up.schedule("sess-1")
+    assert up.flush(10)
+    assert loads == [0, len(first)]  # the whole history once, then what followed it
+    assert uploaded_trace(hub) == expected_trace(store, "sess-1")
+    assert SECRET not in uploaded_trace(hub).decode()
+    assert status(store)["messages"] == len(first) + len(more)
+
+
+def test_a_rewritten_history_or_a_new_model_rebuilds_the_trace(
+    hub: FakeHub, store: SqliteStore, make_uploader: Callable[..., TraceUploader]
+) -> None:
+    messages = add_session(store)
+    loads = record_loads(store)
+    up = make_uploader()
+    up.schedule("sess-1")
+    assert up.flush(10)
+    # A compaction: same length, different messages from index 1 on.
+    summary = {"role": "user", "content": "[SYSTEM: summary of earlier work]", "_ts": STARTED + 9}
+    store.new_generation("sess-1", [messages[0], summary, *messages[2:]])
+    up.schedule("sess-1")
+    assert up.flush(10)
+    assert uploaded_trace(hub) == expected_trace(store, "sess-1")
+    assert "summary of earlier work" in uploaded_trace(hub).decode()
+    store.update_session("sess-1", model="m2")
+    up.schedule("sess-1")
+    assert up.flush(10)
+    assert uploaded_trace(hub) == expected_trace(store, "sess-1")
+    assert b'"model":"m2"' in uploaded_trace(hub)
+    assert loads == [0, 0, 0]
+
+
+def test_a_compaction_during_the_load_is_noticed(
+    hub: FakeHub, store: SqliteStore, make_uploader: Callable[..., TraceUploader]
+) -> None:
+    messages = add_session(store)
+    up = make_uploader()
+    up.schedule("sess-1")
+    assert up.flush(10)
+    store.append_messages(
+        "sess-1", 0, len(messages), [{"role": "user", "content": "one more", "_ts": STARTED + 5}]
+    )
+    original = store.load_messages
+    rewritten = [messages[0], {"role": "user", "content": "[SYSTEM: compacted]"}]
+
+    def load_then_compact(session_id: str, **kw: Any) -> list[dict[str, Any]]:
+        loaded = original(session_id, **kw)
+        if kw.get("offset"):  # the incremental load: a compaction lands right after it
+            store.new_generation(session_id, rewritten)
+        return loaded
+
+    store.load_messages = load_then_compact  # type: ignore[method-assign]
+    up.schedule("sess-1")
+    assert up.flush(10)
+    assert uploaded_trace(hub) == expected_trace(store, "sess-1")
+    assert b"compacted" in uploaded_trace(hub) and b"one more" not in uploaded_trace(hub)
+    assert status(store)["messages"] == 2
 
 
 def test_failed_upload_is_recorded_then_retried_at_the_next_start(

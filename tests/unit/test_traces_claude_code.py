@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from ml_intern_jupyter.traces import redact
 from ml_intern_jupyter.traces.claude_code import (
+    TraceBuilder,
     to_claude_code_jsonl,
     to_claude_code_lines,
     trace_uuid,
@@ -616,6 +617,47 @@ def test_any_history_gives_valid_chained_jsonl(
         to_claude_code_jsonl(history, session_id=session_id, model=MODEL, session_start=START)
         == out
     )
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(history=st.lists(_message, max_size=12), cuts=st.lists(st.integers(0, 12), max_size=4))
+def test_a_trace_built_in_pieces_is_the_trace_of_the_whole(
+    history: list[dict[str, Any]], cuts: list[int]
+) -> None:
+    builder = TraceBuilder(session_id=SID, model=MODEL, session_start=START)
+    done = 0
+    for cut in sorted(min(c, len(history)) for c in cuts) + [len(history)]:
+        builder.extend(history[done:cut])
+        done = cut
+        assert builder.count == done
+        assert builder.jsonl() == jsonl(history[:done])
+    assert builder.jsonl() == jsonl(history)
+
+
+def test_builder_extends_with_the_next_messages_only() -> None:
+    first = [
+        {"role": "system", "content": "prompt"},
+        {"role": "user", "content": "hi", "_ts": START + 1},
+    ]
+    more = [{"role": "assistant", "content": "hello", "_ts": START + 2}]
+    builder = TraceBuilder(session_id=SID, model=MODEL, session_start=START)
+    assert builder.extend(first).jsonl() == jsonl(first)
+    text = builder.extend(more).jsonl()
+    assert text == jsonl(first + more)
+    last = json.loads(text.splitlines()[-1])
+    # Index 2 in the history, chained to the user line at index 1.
+    assert last["uuid"] == U("assistant", 2) and last["parentUuid"] == U("user", 1)
+    assert builder.extend([]).jsonl() == text
+
+
+def test_builder_knows_what_it_was_built_for() -> None:
+    builder = TraceBuilder(session_id=SID, model=MODEL, session_start=START)
+    assert builder.matches(session_id=SID, model=MODEL, session_start=START)
+    assert not builder.matches(session_id=SID, model="other/model", session_start=START)
+    assert not builder.matches(session_id="other", model=MODEL, session_start=START)
+    assert not builder.matches(session_id=SID, model=MODEL, session_start=START + 1)
+    with pytest.raises(ValueError, match="session_start"):
+        TraceBuilder(session_id=SID, model=MODEL, session_start=float("nan"))
 
 
 # ------------------------------------------------ scrub_text's shortcuts
