@@ -71,7 +71,6 @@ def _warm(runtime: Any) -> None:  # intern thread
 
 def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
     from .frontend import widgets_available
-    from .transcript import TurnRecord
 
     text = body.strip()
     if not text:
@@ -91,24 +90,14 @@ def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
         if conductor is None:
             return  # the earlier session could not be continued; the output says why
         session = conductor.session
-        record = TurnRecord(
-            name,
-            session.id,
-            opts.model or session.config.model_name,
-            traces=sessions.traces.footer or "",
-        )
+        record = _turn_record(sessions, name, session.id, opts.model or session.config.model_name)
         _run_text(shell, sessions, conductor, record, text, opts)
         return
     from .view import LiveView
 
     if existing is not None:
         session = existing.session
-        record = TurnRecord(
-            name,
-            session.id,
-            opts.model or session.config.model_name,
-            traces=sessions.traces.footer or "",
-        )
+        record = _turn_record(sessions, name, session.id, opts.model or session.config.model_name)
         view = LiveView(record, totals=totals_of(session))
         job = sessions.turn(view, text, model=opts.model, yolo=opts.yolo)
         view.bind(sessions.runtime, existing, job)
@@ -118,7 +107,7 @@ def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
         return
     # A new session: show the view first and create the session off the cell's
     # path (imports and config on a cold kernel take a few hundred ms).
-    view = LiveView(TurnRecord(name, "…", opts.model or "…", traces=sessions.traces.footer or ""))
+    view = LiveView(_turn_record(sessions, name, "…", opts.model or "…"))
     job = sessions.turn(view, text, model=opts.model, yolo=opts.yolo)
     view.display()
     sessions.begin_create(name)  # line commands wait until the request reaches the session
@@ -183,6 +172,16 @@ def _bind_and_enqueue(runtime: Any, conductor: Any, view: Any, job: Any) -> None
         view.finished("cancelled")
         return
     conductor.enqueue(job)
+
+
+def _turn_record(sessions: NotebookSessions, name: str, session_id: str, model: str) -> Any:
+    """A new turn's record; its footer says where traces go, if known by the turn's end."""
+    from .transcript import TurnRecord
+
+    source = sessions.traces
+    return TurnRecord(
+        name, session_id, model, traces=source.footer or "", traces_source=lambda: source.footer
+    )
 
 
 def _fail(view: Any, message: str) -> None:  # intern thread

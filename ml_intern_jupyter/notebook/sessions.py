@@ -121,6 +121,7 @@ class NotebookSessions:
         conductor = Conductor(self.runtime, session, name).attach()
         conductor.on_turn_end = lambda s: self.traces.after_turn(s.config, s.id)
         self.conductors[name] = conductor
+        self.traces.start(session.config)
         return conductor
 
     def _recorder(self, overrides: dict[str, Any] | None, name: str) -> Any:

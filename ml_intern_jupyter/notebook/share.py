@@ -1,10 +1,11 @@
 """Sharing sessions as traces, from the notebook's side.
 
-After each turn the session's trace upload is scheduled (debounced, in the
-uploader's own thread: never on the kernel's or the agent's critical path);
-uploads that failed last time are retried when the uploader first starts;
-pending ones are flushed when the kernel exits. `%intern share-traces` shows
-or flips the dataset's visibility.
+The uploader starts, in the background, when the kernel's first session is
+created (`start`): it retries the uploads an earlier run left unfinished, and
+learns where traces go for the turn footer. After each turn the session's
+trace upload is scheduled (debounced, in the uploader's own thread: never on
+the kernel's or the agent's critical path); pending ones are flushed when the
+kernel exits. `%intern share-traces` shows or flips the dataset's visibility.
 """
 
 from __future__ import annotations
@@ -48,6 +49,17 @@ class NotebookTraces:
                 threading.Thread(target=self._start, args=(config,), daemon=True).start()
             self._uploader.config = config
             return self._uploader
+
+    def start(self, config: Config) -> None:
+        """A session was created: start the uploader (once per kernel); returns at once."""
+        if config.share_traces and config.save_sessions and self._uploader is None:
+            threading.Thread(target=self._use, args=(config,), daemon=True).start()
+
+    def _use(self, config: Config) -> None:
+        try:
+            self.uploader(config)
+        except Exception:
+            log.warning("starting the trace uploader failed", exc_info=True)
 
     def _start(self, config: Config) -> None:
         """First use in this kernel: retry what failed before, learn where traces go."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +159,9 @@ class TurnRecord:
     cost_usd: float = 0.0
     cost_known: bool = True
     traces: str = ""  # where the session's traces go ("Traces: private dataset <url>"), once known
+    # Asked at the end of the turn when `traces` is still empty (it may have
+    # become known meanwhile: the first turn of a kernel learns it while it runs).
+    traces_source: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
     _message_done: bool = True  # the last assistant_message closed the current text
 
     # ---------------------------------------------------------------- events
@@ -292,6 +296,11 @@ class TurnRecord:
             self.items.append(Note("Stopped before it started.", kind="warn"))
             outcome = "interrupted"
         self.state = outcome
+        if not self.traces and self.traces_source is not None:
+            try:
+                self.traces = self.traces_source() or ""
+            except Exception:  # a footer detail must never break the end of a turn
+                self.traces = ""
         for item in self.items:
             if isinstance(item, TextBlock):
                 item.streaming = False

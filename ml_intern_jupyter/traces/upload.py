@@ -89,6 +89,14 @@ PENDING, UPLOADING, UPLOADED, FAILED, SKIPPED = (
 )
 # States a previous run may have left unfinished.
 _UNFINISHED = frozenset({PENDING, UPLOADING, FAILED})
+# Skips that a login undoes (as `_retry_key` gives them).
+_LOGIN_SKIPS = frozenset({"skipped:no_token", "skipped:no_username"})
+
+
+def _retry_key(status: dict[str, Any]) -> str:
+    state = str(status.get("state"))
+    return f"{state}:{status.get('reason')}" if state == SKIPPED else state
+
 
 _NOTES = {
     "no_token": "Trace not shared: no Hugging Face token. Log in with `%intern login` "
@@ -257,17 +265,22 @@ class TraceUploader:
     def retry_failed(self, *, limit: int = 1000) -> list[str]:
         """Schedule (at once) every session a previous run left failed, pending or uploading.
 
-        Meant for the next start. Reads the `limit` most recently updated
-        sessions from the store (blocking, one query); returns the ids scheduled.
-        A session another live process is uploading may be uploaded twice:
-        harmless (same file), and its status stays the newest.
+        Meant for the next start. Sessions skipped for want of a token (or of a
+        user name) are retried too when there is a token now, e.g. after a
+        login. Reads the `limit` most recently updated sessions from the store
+        (blocking, one query); returns the ids scheduled. A session another
+        live process is uploading may be uploaded twice: harmless (same file),
+        and its status stays the newest.
         """
         if not self.config.share_traces:
             return []
+        retry = set(_UNFINISHED)
+        if resolve_token():
+            retry |= _LOGIN_SKIPS
         ids = [
             r.id
             for r in self._store.list_sessions(limit=limit)
-            if isinstance(r.trace_status, dict) and r.trace_status.get("state") in _UNFINISHED
+            if isinstance(r.trace_status, dict) and _retry_key(r.trace_status) in retry
         ]
         for session_id in ids:
             self.schedule(session_id, delay=0.0)

@@ -96,3 +96,54 @@ def test_the_turn_footer_says_where_traces_go() -> None:
         "· Traces: private dataset https://hf.co/datasets/u/ml-intern-sessions"
     )
     assert "Traces" not in TurnRecord("default", "s1", "m").footer()
+
+
+def test_the_first_session_starts_the_uploader_which_retries_and_learns_the_footer(
+    hub: FakeHub, store: SqliteStore
+) -> None:
+    config = Config(model_name="vllm/test-model", share_traces=True)
+    store.create_session(SessionRecord(id="left", model="vllm/test-model", created=1_700_000_000))
+    store.append_messages("left", 0, 0, [{"role": "user", "content": "from last time"}])
+    store.update_session("left", trace_status={"state": "failed", "error": "500", "attempts": 1})
+    traces = NotebookTraces(OneStore(store))  # type: ignore[arg-type]
+    started = time.monotonic()
+    traces.start(config)
+    assert time.monotonic() - started < 0.5  # never on the caller's path
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        state = (store.get_session("left").trace_status or {}).get("state")
+        if state == "uploaded" and traces.footer:
+            break
+        time.sleep(0.05)
+    assert state == "uploaded"
+    assert traces.footer is not None and traces.footer.startswith("Traces: private")
+    assert "test-user/ml-intern-sessions" in traces.footer
+    assert hub.calls("GET", "/api/whoami-v2")
+
+
+def test_starting_with_sharing_off_starts_nothing(hub: FakeHub, store: SqliteStore) -> None:
+    traces = NotebookTraces(OneStore(store))  # type: ignore[arg-type]
+    traces.start(Config(model_name="vllm/test-model", share_traces=False))
+    time.sleep(0.3)
+    assert traces._uploader is None and not hub.calls("GET", "/api/whoami-v2")
+
+
+def test_a_footer_learnt_during_the_turn_is_shown_at_its_end() -> None:
+    from ml_intern_jupyter.notebook.transcript import TurnRecord
+
+    known: list[str | None] = [None]
+    record = TurnRecord("default", "s1", "m", traces_source=lambda: known[0])
+    record.start(0.0)
+    known[0] = "Traces: private dataset https://hf.co/datasets/u/ml-intern-sessions"
+    record.finish("done", 1.0)
+    assert record.footer().endswith(
+        "· Traces: private dataset https://hf.co/datasets/u/ml-intern-sessions"
+    )
+
+    def broken() -> str:
+        raise RuntimeError("no")
+
+    other = TurnRecord("default", "s1", "m", traces_source=broken)
+    other.start(0.0)
+    other.finish("done", 1.0)  # a failing source leaves the footer without traces
+    assert "Traces" not in other.footer()

@@ -423,6 +423,33 @@ def test_token_from_a_cached_login_is_used(
     assert commit.headers["authorization"] == f"Bearer {hub.token}"
 
 
+def test_sessions_skipped_for_want_of_a_token_are_retried_after_a_login(
+    hub: FakeHub,
+    store: SqliteStore,
+    make_uploader: Callable[..., TraceUploader],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    no_login(monkeypatch, tmp_path)
+    add_session(store)
+    add_session(store, "off")
+    store.update_session("off", trace_status={"state": "skipped", "reason": "share_traces_off"})
+    up = make_uploader()
+    up.schedule("sess-1")
+    assert up.flush(10)
+    assert status(store)["reason"] == "no_token"
+    up.close()
+    assert make_uploader().retry_failed() == []  # still no token: nothing to retry
+
+    (tmp_path / "hf_home" / "token").write_text(hub.token)  # the user logs in
+    later = make_uploader()  # the next start
+    assert later.retry_failed() == ["sess-1"]
+    assert later.flush(10)
+    assert status(store)["state"] == "uploaded"
+    assert status(store, "off")["reason"] == "share_traces_off"  # a choice, not retried
+    assert uploaded_trace(hub) == expected_trace(store, "sess-1")
+
+
 def test_no_token_is_skipped_with_a_note(
     hub: FakeHub,
     store: SqliteStore,
