@@ -33,6 +33,8 @@ class NotebookTraces:
         self._uploader: TraceUploader | None = None
         self._lock = threading.Lock()
         self.footer: str | None = None  # one line for the view's footer, once known
+        # The footer says "log in" or "unknown": look again after the next turn.
+        self._footer_stale = False
 
     def uploader(self, config: Config) -> TraceUploader | None:
         if not (config.share_traces and config.save_sessions):
@@ -74,14 +76,20 @@ class NotebookTraces:
     def refresh_footer(self, config: Config) -> None:
         import asyncio
 
-        from ..traces.upload import describe_share_status, share_traces_info
+        from ..traces.upload import share_traces_info
 
         try:
             info = asyncio.run(share_traces_info(config))
         except Exception:
             log.warning("could not check where traces go", exc_info=True)
             return
+        self._set_footer(info)
+
+    def _set_footer(self, info: dict[str, object]) -> None:
+        from ..traces.upload import describe_share_status
+
         self.footer = describe_share_status(info)
+        self._footer_stale = bool(info.get("reason") or info.get("error"))
 
     def after_turn(self, config: Config, session_id: str) -> None:
         """Schedule the session's upload; returns at once, off the caller's thread."""
@@ -95,6 +103,8 @@ class NotebookTraces:
                 uploader.schedule(session_id)
         except Exception:
             log.warning("scheduling the trace upload failed", exc_info=True)
+        if self._footer_stale:  # e.g. the user has logged in since
+            self.refresh_footer(config)
 
     def command(self, config: Config, arg: str) -> str:
         """`%intern share-traces [public|private]`: one or two lines for the user."""
@@ -115,8 +125,8 @@ class NotebookTraces:
             return str(exc)
         except concurrent.futures.TimeoutError:
             return "The Hugging Face Hub did not answer in time; try again later."
-        self.footer = describe_share_status(info)
-        lines = [self.footer]
+        self._set_footer(info)
+        lines = [describe_share_status(info)]
         if not config.share_traces:
             lines.append("Turn sharing on with `share_traces: true` in your config.")
         elif arg:

@@ -147,3 +147,30 @@ def test_a_footer_learnt_during_the_turn_is_shown_at_its_end() -> None:
     other.start(0.0)
     other.finish("done", 1.0)  # a failing source leaves the footer without traces
     assert "Traces" not in other.footer()
+
+
+def test_a_footer_saying_log_in_is_looked_at_again_after_the_next_turn(
+    hub: FakeHub, store: SqliteStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import huggingface_hub.constants
+
+    home = tmp_path / "hf_home"
+    home.mkdir()
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(home / "token"))
+    config = Config(model_name="vllm/test-model", share_traces=True)
+    store.create_session(SessionRecord(id="s1", model="vllm/test-model", created=1_700_000_000))
+    store.append_messages("s1", 0, 0, [{"role": "user", "content": "hello"}])
+    traces = NotebookTraces(OneStore(store))  # type: ignore[arg-type]
+    traces.refresh_footer(config)
+    assert traces.footer == "Traces: not shared — log in to share"
+
+    (home / "token").write_text(hub.token)  # `%intern login`
+    traces.after_turn(config, "s1")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and "log in" in (traces.footer or ""):
+        time.sleep(0.05)
+    assert traces.footer is not None
+    assert traces.footer.startswith("Traces: private dataset")
+    assert traces._uploader is not None and traces._uploader.close(10)
+    assert (store.get_session("s1").trace_status or {}).get("state") == "uploaded"
