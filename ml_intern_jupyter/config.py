@@ -46,6 +46,7 @@ class Config(BaseModel):
     yolo_mode: bool = False
     yolo_budget_usd: float | None = Field(None, ge=0)
     confirm_cpu_jobs: bool = True
+    job_poll_interval_s: float = Field(5, gt=0)  # a followed HF Job's state and new logs
     save_sessions: bool = True
     share_traces: bool = True
     personal_trace_repo_template: str = "{hf_user}/ml-intern-sessions"

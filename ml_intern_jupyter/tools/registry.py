@@ -7,7 +7,7 @@ from .base import ToolSpec
 from .datasets import inspect_dataset_tool
 from .docs import docs_tool
 from .hub import hub_tools
-from .jobs import jobs_tool
+from .jobs import JobsSettings, jobs_tool
 from .local import local_tools
 from .papers import papers_tool
 from .plan import plan_tool
@@ -23,7 +23,10 @@ def hf_tools(config: Config) -> list[ToolSpec]:
         inspect_dataset_tool(),
         papers_tool(),
         docs_tool(),
-        jobs_tool(confirm_cpu_jobs=config.confirm_cpu_jobs),
+        jobs_tool(
+            confirm_cpu_jobs=config.confirm_cpu_jobs,
+            jobs=JobsSettings(poll_interval_s=config.job_poll_interval_s),
+        ),
     ]
 
 
