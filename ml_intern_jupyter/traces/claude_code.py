@@ -131,7 +131,13 @@ class TraceBuilder:
         """The trace so far: one compact JSON object per line, each ending in a newline."""
         if self._text is None:
             self._text = "".join(self._encoded)
+            self._encoded = [self._text]  # one copy of the text, not the lines and the whole
         return self._text
+
+    @property
+    def size(self) -> int:
+        """Characters held (the JSONL so far)."""
+        return sum(map(len, self._encoded))
 
     def _line(self, msg: Any, index: int) -> dict[str, Any] | None:
         if not isinstance(msg, dict):

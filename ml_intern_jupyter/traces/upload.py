@@ -89,6 +89,8 @@ PENDING, UPLOADING, UPLOADED, FAILED, SKIPPED = (
 )
 # States a previous run may have left unfinished.
 _UNFINISHED = frozenset({PENDING, UPLOADING, FAILED})
+# At most this many characters of converted traces are kept between uploads.
+_CACHED_CHARS = 64_000_000
 # Skips that a login undoes (as `_retry_key` gives them).
 _LOGIN_SKIPS = frozenset({"skipped:no_token", "skipped:no_username"})
 
@@ -465,8 +467,12 @@ class TraceUploader:
                 trace.extend(new)
                 with self._traces_lock:
                     self._traces[session_id] = (generation, trace)
-                    while len(self._traces) > self._cached_traces:
-                        self._traces.popitem(last=False)
+                    held = sum(t.size for _g, t in self._traces.values())
+                    while self._traces and (
+                        len(self._traces) > self._cached_traces or held > _CACHED_CHARS
+                    ):
+                        _sid, (_g, dropped) = self._traces.popitem(last=False)
+                        held -= dropped.size
                 return record, trace
             record, cached = current, None
         raise StoreConflictError(f"the history of session {session_id} kept changing")

@@ -323,6 +323,21 @@ def test_a_rewritten_history_or_a_new_model_rebuilds_the_trace(
     assert loads == [0, 0, 0]
 
 
+def test_only_the_most_recent_traces_are_kept(
+    hub: FakeHub, store: SqliteStore, make_uploader: Callable[..., TraceUploader]
+) -> None:
+    add_session(store, "a")
+    add_session(store, "b")
+    loads = record_loads(store)
+    up = make_uploader(cached_traces=1)
+    for sid in ("a", "b", "b", "a"):
+        up.schedule(sid)
+        assert up.flush(10)
+    # "b" was kept for its second upload; "a" had been dropped for "b" by then.
+    assert loads == [0, 0, 5, 0]
+    assert uploaded_trace(hub, "a") == expected_trace(store, "a")
+
+
 def test_a_compaction_during_the_load_is_noticed(
     hub: FakeHub, store: SqliteStore, make_uploader: Callable[..., TraceUploader]
 ) -> None:
