@@ -275,22 +275,10 @@ def _tool_input(arguments: Any) -> dict[str, Any]:
     try:
         parsed = _decode(raw)
         if isinstance(parsed, dict):
-            return _scrub_keys(scrub(parsed))
+            return scrub(parsed, keys=True)
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
         pass
     return {"_raw": scrub_text(raw)}
-
-
-def _scrub_keys(value: Any) -> Any:
-    """`value` with its dict keys scrubbed too (`scrub` does the values)."""
-    if isinstance(value, dict):
-        return {
-            scrub_text(k): _scrub_keys(v) if isinstance(v, (dict, list)) else v
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_scrub_keys(v) if isinstance(v, (dict, list)) else v for v in value]
-    return value
 
 
 # -- time

@@ -45,6 +45,9 @@ _LOWER_KEYWORDS = (
     "access_key_id",
 )
 _AFTER_KEYWORD = re.compile(rf"{_SEPARATOR}(?:{_QUOTED})")
+# İ, ı and ſ: IGNORECASE matches them to i, i and s; lower() keeps ı and ſ and
+# makes İ two characters. (K, the Kelvin sign, lowers to k like it matches.)
+_ODD_FOLDS = ("\u0130", "\u0131", "\u017f")
 # The characters `_SEPARATOR` can start with.
 _SEPARATOR_START = frozenset("'\"] \t=:")
 
@@ -110,12 +113,16 @@ def scrub_text(text: str) -> str:
     if len(text) < 7:  # shorter than any match ("token=x")
         return text
     low = text.lower()
+    # Characters that IGNORECASE matches to a keyword's letter but lower() does
+    # not turn into it: with one of them only the regex finds every spelling.
+    odd = not text.isascii() and any(c in text for c in _ODD_FOLDS)
     # Plain substring checks (C speed) decide which patterns can match at all.
-    if "token" in low or "secret" in low or "password" in low or "_key" in low:
+    if odd or "token" in low or "secret" in low or "password" in low or "_key" in low:
         if "TOKEN" in text or "SECRET" in text or "PASSWORD" in text or "_KEY" in text:
             text = _UPPER_ASSIGNMENT.sub(_redact_assignment, text)
-        if text.isascii():  # lower() keeps every position, so spans carry over
-            text = _splice(text, _quoted_assignment_spans(text.lower()))
+        low = text.lower()
+        if not odd and len(low) == len(text):  # one character for one: spans carry over
+            text = _splice(text, _quoted_assignment_spans(low))
         else:
             text = _ANY_CASE_ASSIGNMENT.sub(_redact_assignment, text)
     if "bearer" in low:
@@ -133,20 +140,20 @@ def scrub_text(text: str) -> str:
     return text
 
 
-def scrub(value: Any) -> Any:
-    """A copy of `value` with every secret-looking string replaced."""
+def scrub(value: Any, *, keys: bool = False) -> Any:
+    """A copy of `value` with every secret-looking string replaced (dict keys too if `keys`)."""
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, dict):
         # {"HF_TOKEN": "..."} (e.g. a job's env or secrets) is `NAME=value` too.
         return {
-            k: REDACTED
+            scrub_text(k) if keys and isinstance(k, str) else k: REDACTED
             if isinstance(k, str) and isinstance(v, str) and v and _SECRET_KEY.match(k)
-            else scrub(v)
+            else scrub(v, keys=keys)
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [scrub(v) for v in value]
+        return [scrub(v, keys=keys) for v in value]
     if isinstance(value, tuple):
-        return tuple(scrub(v) for v in value)
+        return tuple(scrub(v, keys=keys) for v in value)
     return value

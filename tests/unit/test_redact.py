@@ -202,3 +202,10 @@ def test_lower_case_names_need_a_quoted_value() -> None:
     assert scrub_text(code) == code
     assert scrub_text('password = "hunter22"') == f'password = "{REDACTED}"'
     assert scrub_text("hf_token: 'abc def'") == f"hf_token: '{REDACTED}'"
+
+
+def test_scrub_leaves_keys_alone_unless_asked() -> None:
+    token = "hf_" + "a1B2" * 9
+    value = {token: {"HF_TOKEN": "x"}, "k": (token,)}
+    assert scrub(value) == {token: {"HF_TOKEN": REDACTED}, "k": (REDACTED,)}
+    assert scrub(value, keys=True) == {REDACTED: {"HF_TOKEN": REDACTED}, "k": (REDACTED,)}

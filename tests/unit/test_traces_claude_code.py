@@ -476,6 +476,14 @@ def test_argument_entries_named_like_secrets_are_scrubbed() -> None:
     assert line["message"]["content"][0]["input"] == {"env": {"HF_TOKEN": R, "EPOCHS": "3"}}
 
 
+def test_secrets_in_argument_keys_are_scrubbed_at_any_depth() -> None:
+    arguments = json.dumps({HF: 1, "rows": [{"note": 2, f"token={HF}": 3}]})
+    [line] = lines(
+        [{"role": "assistant", "content": None, "tool_calls": [call("c", "f", arguments)]}]
+    )
+    assert line["message"]["content"][0]["input"] == {R: 1, "rows": [{"note": 2, f"token={R}": 3}]}
+
+
 def test_secret_in_the_model_name_is_scrubbed() -> None:
     out = jsonl([{"role": "assistant", "content": "x"}], model="my-model?token=" + HF)
     assert HF not in out
