@@ -130,6 +130,7 @@ def test_a_kernel_killed_mid_turn_loses_nothing_and_catch_me_up_continues(
     finally:
         second.stop()
 
+    assert len(fake.requests) == 2, transcript["text/plain"]  # what the view showed instead
     summary, turn = fake.requests
     assert not summary.body.get("stream")
     assert summary.body["messages"][0] == {"role": "system", "content": RESTORE_PROMPT}
