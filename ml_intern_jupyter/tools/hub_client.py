@@ -10,7 +10,9 @@ a mirror set after import, is honoured.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -93,7 +95,12 @@ async def in_thread(fn: Callable[..., T], *args: Any, deadline: float, **kwargs:
     call finishes in the same loop iteration as a cancel (the user's Stop
     would be lost and a job would be followed for ever).
     """
-    future = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+    call = functools.partial(fn, *args, **kwargs)
+    loop = asyncio.get_running_loop()
+    try:
+        future = loop.run_in_executor(None, call)
+    except RuntimeError:  # the executors are shut down: the interpreter is exiting
+        future = _own_thread(loop, call)
     try:
         done, _ = await asyncio.wait({future}, timeout=deadline)
     except asyncio.CancelledError:
@@ -103,6 +110,29 @@ async def in_thread(fn: Callable[..., T], *args: Any, deadline: float, **kwargs:
         future.cancel()
         raise asyncio.TimeoutError(f"no answer within {deadline:g} s")
     return future.result()
+
+
+def _own_thread(loop: asyncio.AbstractEventLoop, call: Callable[[], T]) -> asyncio.Future[T]:
+    """`call` in a new daemon thread. At exit (e.g. the trace uploader's last
+    flush from an atexit handler) executors refuse work, threads do not."""
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[Any], None], value: Any) -> None:
+        if not future.done():
+            outcome(value)
+
+    def run() -> None:
+        try:
+            outcome: tuple[Callable[[Any], None], Any] = (future.set_result, call())
+        except BaseException as exc:  # handed to the awaiting task, not lost
+            outcome = (future.set_exception, exc)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:  # the loop is closed: nobody waits for this any more
+            pass
+
+    threading.Thread(target=run, name="ml-intern-hub-call", daemon=True).start()
+    return future
 
 
 def get_json(

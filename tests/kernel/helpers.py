@@ -434,9 +434,23 @@ def run_notebook(tmp: Path, url: str, *sources: str, **env: str) -> list[list[di
     work.mkdir(exist_ok=True)
     km = KernelManager(kernel_spec_manager=make_kernelspec(tmp), kernel_name=KERNEL_NAME)
     client = NotebookClient(
-        nb, km=km, timeout=120, allow_errors=False, resources={"metadata": {"path": str(work)}}
+        nb,
+        km=km,
+        timeout=120,
+        allow_errors=False,
+        resources={"metadata": {"path": str(work)}},
+        # After a cell's reply nbclient waits this long for its last outputs; by
+        # default 4 s, then it drops them silently. Fail loudly instead.
+        iopub_timeout=30,
+        raise_on_iopub_timeout=True,
     )
-    client.execute(env=kernel_env(tmp, url, **env))
+    try:
+        client.execute(env=kernel_env(tmp, url, **env))
+    finally:
+        # Given a `km`, nbclient leaves the kernel running: stop it, so kernels
+        # of earlier tests do not load the machine under later ones.
+        if km.has_kernel:
+            km.shutdown_kernel()  # gracefully: atexit handlers run (e.g. trace uploads)
     return [cell.get("outputs", []) for cell in nb.cells]
 
 
