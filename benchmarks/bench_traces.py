@@ -2,7 +2,7 @@
 
 Budget (design §9): <= 100 ms for 10,000 messages.
 
-    python benchmarks/bench_traces.py [--messages N] [--runs R] [--turn K] [--breakdown] [--profile]
+    python benchmarks/bench_traces.py [--messages N] [--runs R] [--turn K] [--breakdown] [--floor] [--profile]
 
 Two figures: a cold conversion of the whole history (`to_claude_code_jsonl`,
 as `%intern export` and the first upload of a session in a kernel do), and the
@@ -206,11 +206,12 @@ def _breakdown(messages: list[dict[str, Any]], kwargs: dict[str, Any], runs: int
         texts.append(text)
         return scrub_text(text)
 
-    claude_code.scrub_text = recording  # type: ignore[assignment]
+    # Both names: the converter's own calls, and `redact.scrub`'s (tool arguments).
+    claude_code.scrub_text = redact.scrub_text = recording  # type: ignore[assignment]
     try:
         lines = to_claude_code_lines(messages, **kwargs)
     finally:
-        claude_code.scrub_text = scrub_text  # type: ignore[assignment]
+        claude_code.scrub_text = redact.scrub_text = scrub_text  # type: ignore[assignment]
     encode = json.JSONEncoder(
         ensure_ascii=True, separators=(",", ":"), allow_nan=False, check_circular=False
     ).encode
@@ -223,6 +224,85 @@ def _breakdown(messages: list[dict[str, Any]], kwargs: dict[str, Any], runs: int
     _report(
         "scrub_text over the scrubbed strings", _time(lambda: [scrub_text(t) for t in texts], runs)
     )
+
+
+def _floor(messages: list[dict[str, Any]], runs: int) -> None:
+    """What any pure-Python converter pays for this session, whatever its design.
+
+    Three lower bounds, each the cheapest form of a step every conversion
+    needs: the line objects with nothing checked or scrubbed (the stdlib's
+    C JSON parser for the tool arguments, the same uuid and timestamp
+    functions), the stdlib's C encoder over them, and one C-speed substring
+    scan of the text to scrub per literal the scrubber must look for.
+    """
+    session_id, model = "bench-session", "bench/model"
+    uuid, iso = claude_code.trace_uuid, claude_code._iso
+
+    def build() -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = []
+        parent = None
+        for index, m in enumerate(messages):
+            role = m["role"]
+            if role == "system":
+                continue
+            if role == "assistant":
+                blocks: list[dict[str, Any]] = []
+                if m.get("content"):
+                    blocks.append({"type": "text", "text": m["content"]})
+                for c in m.get("tool_calls") or ():
+                    fn = c["function"]
+                    blocks.append(
+                        {
+                            "type": "tool_use",
+                            "id": c["id"],
+                            "name": fn["name"],
+                            "input": json.loads(fn["arguments"]),
+                        }
+                    )
+                body: dict[str, Any] = {"role": "assistant", "model": model, "content": blocks}
+            elif role == "tool":
+                result = {
+                    "type": "tool_result",
+                    "tool_use_id": m["tool_call_id"],
+                    "content": m["content"],
+                }
+                body = {"role": "user", "content": [result]}
+            else:
+                body = {"role": "user", "content": m["content"]}
+            line_id = uuid(session_id, role, index)
+            lines.append(
+                {
+                    "uuid": line_id,
+                    "parentUuid": parent,
+                    "sessionId": session_id,
+                    "timestamp": iso(m["_ts"]),
+                    "type": "assistant" if role == "assistant" else "user",
+                    "message": body,
+                }
+            )
+            parent = line_id
+        return lines
+
+    lines = build()
+    encode = json.JSONEncoder(
+        ensure_ascii=True, separators=(",", ":"), allow_nan=False, check_circular=False
+    ).encode
+    texts = [m["content"] for m in messages if m.get("content")]
+    texts += [c["function"]["arguments"] for m in messages for c in m.get("tool_calls") or ()]
+    literals = ["token", "secret", "password", "_key", "bearer", "hf_", "sk-", "gh", "github_pat_"]
+
+    def scan() -> int:
+        return sum(1 for t in texts for lit in literals if lit in t)
+
+    build_t = _time(build, runs)
+    encode_t = _time(lambda: "".join([encode(line) + "\n" for line in lines]), runs)
+    scan_t = _time(scan, runs)
+    print(f"floor of any pure-Python conversion ({len(literals)} literals to look for):")
+    _report("line objects, nothing checked or scrubbed", build_t)
+    _report("encoding them (stdlib C encoder)", encode_t)
+    _report("one substring scan per literal", scan_t)
+    total = min(build_t) + min(encode_t) + min(scan_t)
+    print(f"  {'sum of the best times':44s} {total * 1e3:7.1f} ms")
 
 
 def _after_a_turn(
@@ -258,6 +338,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--breakdown", action="store_true", help="also time building, encoding and scrubbing"
+    )
+    parser.add_argument(
+        "--floor", action="store_true", help="also time the floor of any pure-Python conversion"
     )
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one run")
     args = parser.parse_args()
@@ -319,6 +402,8 @@ def main() -> int:
 
     if args.breakdown:
         _breakdown(messages, kwargs, args.runs)
+    if args.floor:
+        _floor(messages, args.runs)
     if args.profile:
         profiler = cProfile.Profile()
         profiler.runcall(convert)
