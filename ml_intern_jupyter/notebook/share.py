@@ -55,13 +55,7 @@ class NotebookTraces:
     def start(self, config: Config) -> None:
         """A session was created: start the uploader (once per kernel); returns at once."""
         if config.share_traces and config.save_sessions and self._uploader is None:
-            threading.Thread(target=self._use, args=(config,), daemon=True).start()
-
-    def _use(self, config: Config) -> None:
-        try:
-            self.uploader(config)
-        except Exception:
-            log.warning("starting the trace uploader failed", exc_info=True)
+            threading.Thread(target=self._schedule, args=(config, None), daemon=True).start()
 
     def _start(self, config: Config) -> None:
         """First use in this kernel: retry what failed before, learn where traces go."""
@@ -96,10 +90,11 @@ class NotebookTraces:
         if config.share_traces and config.save_sessions:
             threading.Thread(target=self._schedule, args=(config, session_id), daemon=True).start()
 
-    def _schedule(self, config: Config, session_id: str) -> None:
+    def _schedule(self, config: Config, session_id: str | None) -> None:
+        """Start the uploader if need be, and ask it for `session_id`'s upload (if any)."""
         try:
             uploader = self.uploader(config)
-            if uploader is not None:
+            if uploader is not None and session_id is not None:
                 uploader.schedule(session_id)
         except Exception:
             log.warning("scheduling the trace upload failed", exc_info=True)
