@@ -16,6 +16,7 @@ import json
 import os
 import queue
 import re
+import signal
 import sys
 import threading
 import time
@@ -29,6 +30,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 FAKE_MODEL = "vllm/test-model"
+# Kernels started here dump their threads' stacks on SIGUSR1 (see its sitecustomize.py).
+STACKDUMP_DIR = str(Path(__file__).resolve().parent / "stackdump")
 KERNEL_NAME = "mlij-test"
 
 # Fast, single-attempt model calls: tests script every reply.
@@ -76,7 +79,10 @@ def kernel_env(tmp: Path, llm_url: str, **extra: str) -> dict[str, str]:
         LITELLM_LOCAL_MODEL_COST_MAP="True",
         HF_HOME=str(tmp / "hf"),
         HF_HUB_OFFLINE="1",
-        PYTHONPATH=os.pathsep.join(p for p in (repo_root, env.get("PYTHONPATH", "")) if p),
+        PYTHONPATH=os.pathsep.join(
+            p for p in (STACKDUMP_DIR, repo_root, env.get("PYTHONPATH", "")) if p
+        ),
+        MLIJ_STACK_FILE=str(tmp / "kernel-stacks.txt"),
     )
     env.update(extra)
     return env
@@ -446,12 +452,33 @@ def run_notebook(tmp: Path, url: str, *sources: str, **env: str) -> list[list[di
     )
     try:
         client.execute(env=kernel_env(tmp, url, **env))
+    except BaseException:  # a failure or pytest's timeout: show what the kernel was doing
+        print(kernel_stacks(km, tmp))
+        raise
     finally:
         # Given a `km`, nbclient leaves the kernel running: stop it, so kernels
         # of earlier tests do not load the machine under later ones.
         if km.has_kernel:
             km.shutdown_kernel()  # gracefully: atexit handlers run (e.g. trace uploads)
     return [cell.get("outputs", []) for cell in nb.cells]
+
+
+def kernel_stacks(km: KernelManager, tmp: Path) -> str:
+    """Every thread's stack in the kernel now (and any periodic dumps before)."""
+    path = tmp / "kernel-stacks.txt"
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    pid = getattr(process, "pid", None)
+    if pid is not None and km.has_kernel:
+        try:
+            os.kill(pid, signal.SIGUSR1)
+            time.sleep(1.0)
+        except OSError:
+            pass
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no kernel stacks: the kernel wrote none)"
+    return "---- kernel stacks ----\n" + text[-20_000:]
 
 
 def output_text(outputs: list[dict[str, Any]]) -> str:
