@@ -43,14 +43,21 @@ TEST_CONFIG = {
 }
 
 
-def make_kernelspec(root: Path) -> KernelSpecManager:
-    """A kernelspec that runs this interpreter's ipykernel (not whatever `python3` is)."""
+def make_kernelspec(root: Path, *, debug: bool = False) -> KernelSpecManager:
+    """A kernelspec that runs this interpreter's ipykernel (not whatever `python3` is).
+
+    `debug`: the kernel logs every message it handles to its stderr (which
+    pytest shows when a test fails).
+    """
     spec_dir = root / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    if debug:
+        argv.append("--debug")
     (spec_dir / "kernel.json").write_text(
         json.dumps(
             {
-                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "argv": argv,
                 "display_name": "ml-intern test kernel",
                 "language": "python",
             }
@@ -438,7 +445,9 @@ def run_notebook(tmp: Path, url: str, *sources: str, **env: str) -> list[list[di
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     work = tmp / "work"
     work.mkdir(exist_ok=True)
-    km = KernelManager(kernel_spec_manager=make_kernelspec(tmp), kernel_name=KERNEL_NAME)
+    km = KernelManager(
+        kernel_spec_manager=make_kernelspec(tmp, debug=True), kernel_name=KERNEL_NAME
+    )
     client = NotebookClient(
         nb,
         km=km,
@@ -453,6 +462,9 @@ def run_notebook(tmp: Path, url: str, *sources: str, **env: str) -> list[list[di
     try:
         client.execute(env=kernel_env(tmp, url, **env))
     except BaseException:  # a failure or pytest's timeout: show what the kernel was doing
+        for n, cell in enumerate(nb.cells):
+            print(f"---- cell {n} (execution_count {cell.get('execution_count')}) outputs ----")
+            print(output_text(cell.get("outputs", []))[-2_000:])
         print(kernel_stacks(km, tmp))
         raise
     finally:
