@@ -468,8 +468,11 @@ def run_notebook(tmp: Path, url: str, *sources: str, **env: str) -> list[list[di
         print(kernel_stacks(km, tmp))
         raise
     finally:
-        # Given a `km`, nbclient leaves the kernel running: stop it, so kernels
-        # of earlier tests do not load the machine under later ones.
+        # Given a `km`, nbclient leaves its client and the kernel running: stop
+        # both, so earlier tests' kernels do not load the machine under later
+        # ones, and no old client keeps reconnecting to ports a new kernel reuses.
+        if client.kc is not None:
+            client.kc.stop_channels()
         if km.has_kernel:
             km.shutdown_kernel()  # gracefully: atexit handlers run (e.g. trace uploads)
     return [cell.get("outputs", []) for cell in nb.cells]
