@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager, KernelManager
 
 FAKE_MODEL = "vllm/test-model"
 # Kernels started here dump their threads' stacks on SIGUSR1 (see its sitecustomize.py).
@@ -440,12 +440,16 @@ def _segments(widgets: WidgetStates, widget: Widget) -> list[str]:
 def run_notebook(tmp: Path, url: str, *sources: str, **env: str) -> list[list[dict[str, Any]]]:
     """Execute cells with nbclient (text mode) in a fresh kernel; returns each cell's outputs."""
     import nbformat
+    from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     work = tmp / "work"
     work.mkdir(exist_ok=True)
-    km = KernelManager(
+    # nbclient drives an asynchronous client on its own loop. A synchronous
+    # manager would give it a blocking client (jupyter_client 7 runs those on
+    # nested loops), which on the Colab pins sometimes never saw a reply.
+    km = AsyncKernelManager(
         kernel_spec_manager=make_kernelspec(tmp, debug=True), kernel_name=KERNEL_NAME
     )
     client = NotebookClient(
@@ -474,7 +478,8 @@ def run_notebook(tmp: Path, url: str, *sources: str, **env: str) -> list[list[di
         if client.kc is not None:
             client.kc.stop_channels()
         if km.has_kernel:
-            km.shutdown_kernel()  # gracefully: atexit handlers run (e.g. trace uploads)
+            # Gracefully: atexit handlers run (e.g. trace uploads).
+            run_sync(km.shutdown_kernel)()
     return [cell.get("outputs", []) for cell in nb.cells]
 
 
