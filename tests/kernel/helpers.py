@@ -30,6 +30,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager, KernelManager
 
 FAKE_MODEL = "vllm/test-model"
+# A text-mode notebook run (`run_notebook`) longer than this is reported as hung.
+NOTEBOOK_TIMEOUT_S = 100.0
 # Kernels started here dump their threads' stacks on SIGUSR1 (see its sitecustomize.py).
 STACKDUMP_DIR = str(Path(__file__).resolve().parent / "stackdump")
 KERNEL_NAME = "mlij-test"
@@ -438,7 +440,14 @@ def _segments(widgets: WidgetStates, widget: Widget) -> list[str]:
 
 
 def run_notebook(tmp: Path, url: str, *sources: str, **env: str) -> list[list[dict[str, Any]]]:
-    """Execute cells with nbclient (text mode) in a fresh kernel; returns each cell's outputs."""
+    """Execute cells with nbclient (text mode) in a fresh kernel; returns each cell's outputs.
+
+    nbclient runs in a thread of its own, so its event loop (and the kernel
+    client's sockets bound to it) never meets one an earlier test left on the
+    main thread. On the Colab pins (jupyter_client 7) such runs sometimes never
+    saw the kernel's reply. A run that fails or takes longer than
+    `NOTEBOOK_TIMEOUT_S` reports each cell's outputs and the kernel's stacks.
+    """
     import nbformat
     from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
@@ -446,9 +455,8 @@ def run_notebook(tmp: Path, url: str, *sources: str, **env: str) -> list[list[di
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     work = tmp / "work"
     work.mkdir(exist_ok=True)
-    # nbclient drives an asynchronous client on its own loop. A synchronous
-    # manager would give it a blocking client (jupyter_client 7 runs those on
-    # nested loops), which on the Colab pins sometimes never saw a reply.
+    # nbclient drives an asynchronous client on its loop; a synchronous manager
+    # would give it a blocking client, which jupyter_client 7 runs on nested loops.
     km = AsyncKernelManager(
         kernel_spec_manager=make_kernelspec(tmp, debug=True), kernel_name=KERNEL_NAME
     )
@@ -463,24 +471,44 @@ def run_notebook(tmp: Path, url: str, *sources: str, **env: str) -> list[list[di
         iopub_timeout=30,
         raise_on_iopub_timeout=True,
     )
-    try:
-        client.execute(env=kernel_env(tmp, url, **env))
-    except BaseException:  # a failure or pytest's timeout: show what the kernel was doing
-        for n, cell in enumerate(nb.cells):
-            print(f"---- cell {n} (execution_count {cell.get('execution_count')}) outputs ----")
-            print(output_text(cell.get("outputs", []))[-2_000:])
-        print(kernel_stacks(km, tmp))
-        raise
-    finally:
-        # Given a `km`, nbclient leaves its client and the kernel running: stop
-        # both, so earlier tests' kernels do not load the machine under later
-        # ones, and no old client keeps reconnecting to ports a new kernel reuses.
-        if client.kc is not None:
-            client.kc.stop_channels()
-        if km.has_kernel:
-            # Gracefully: atexit handlers run (e.g. trace uploads).
-            run_sync(km.shutdown_kernel)()
+    outcome: dict[str, Any] = {}
+
+    def execute() -> None:
+        try:
+            client.execute(env=kernel_env(tmp, url, **env))
+        except BaseException as exc:
+            outcome["error"] = exc
+            outcome["report"] = _failure_report(nb, km, tmp)
+        finally:
+            # Given a `km`, nbclient leaves its client and the kernel running:
+            # stop both (the kernel gracefully, so its atexit handlers run).
+            if client.kc is not None:
+                client.kc.stop_channels()
+            if km.has_kernel:
+                run_sync(km.shutdown_kernel)()
+
+    runner = threading.Thread(target=execute, name="nbclient", daemon=True)
+    runner.start()
+    runner.join(NOTEBOOK_TIMEOUT_S)
+    if runner.is_alive():
+        report = _failure_report(nb, km, tmp)
+        process = getattr(getattr(km, "provisioner", None), "process", None)
+        if process is not None:
+            process.kill()
+        raise TimeoutError(f"the notebook did not finish in {NOTEBOOK_TIMEOUT_S:g} s\n{report}")
+    if "error" in outcome:
+        print(outcome["report"])
+        raise outcome["error"]
     return [cell.get("outputs", []) for cell in nb.cells]
+
+
+def _failure_report(nb: Any, km: KernelManager, tmp: Path) -> str:
+    parts = []
+    for n, cell in enumerate(nb.cells):
+        parts.append(f"---- cell {n} (execution_count {cell.get('execution_count')}) outputs ----")
+        parts.append(output_text(cell.get("outputs", []))[-2_000:])
+    parts.append(kernel_stacks(km, tmp))
+    return "\n".join(parts)
 
 
 def kernel_stacks(km: KernelManager, tmp: Path) -> str:
