@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["NotebookTraces"]
 
 log = logging.getLogger(__name__)
+# After a kernel's first session is created, the uploader starts this much later.
+START_DELAY_S = 1.5
 USAGE = "`%intern share-traces` takes nothing (show where traces go), `public` or `private`."
 
 
@@ -52,10 +54,14 @@ class NotebookTraces:
             self._uploader.config = config
             return self._uploader
 
-    def start(self, config: Config) -> None:
-        """A session was created: start the uploader (once per kernel); returns at once."""
+    def start(self, config: Config, *, delay: float = START_DELAY_S) -> None:
+        """A session was created: start the uploader (once per kernel) after `delay`
+        seconds, so its imports do not compete with the cell that created the
+        session; returns at once."""
         if config.share_traces and config.save_sessions and self._uploader is None:
-            threading.Thread(target=self._schedule, args=(config, None), daemon=True).start()
+            timer = threading.Timer(delay, self._schedule, args=(config, None))
+            timer.daemon = True
+            timer.start()
 
     def _start(self, config: Config) -> None:
         """First use in this kernel: retry what failed before, learn where traces go."""
