@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,12 +24,7 @@ from ml_intern_jupyter.tools.papers import normalise_paper_id, papers_tool
 from ml_intern_jupyter.tools.registry import default_router
 from ml_intern_jupyter.tools.router import ToolRouter
 from tests.fakes.hub_server import FakeHub
-from tests.hub_harness import FAST, Ctx, call, closed_port_url, serve_hub
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    yield from serve_hub(monkeypatch)
+from tests.hub_harness import FAST, Ctx, call, closed_port_url
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,9 @@ from ml_intern_jupyter.tools.jobs import (
     parse_timeout,
 )
 from tests.fakes.hub_server import FakeHub, JobStep
-from tests.hub_harness import FAST, Ctx, call, serve_hub
+from tests.hub_harness import FAST, Ctx, call
 
 FAST_JOBS = JobsSettings(poll_interval_s=0.005, follow_grace_s=5.0)
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    yield from serve_hub(monkeypatch)
 
 
 @pytest.fixture

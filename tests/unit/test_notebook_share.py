@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,6 @@ from ml_intern_jupyter.notebook.share import NotebookTraces
 from ml_intern_jupyter.store.base import SessionRecord
 from ml_intern_jupyter.store.sqlite import SqliteStore
 from tests.fakes.hub_server import FakeHub
-from tests.hub_harness import serve_hub
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    yield from serve_hub(monkeypatch)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore.open(tmp_path / "home")
-    yield s
-    s.close()
 
 
 class OneStore:

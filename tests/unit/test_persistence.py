@@ -18,13 +18,6 @@ def server():
         yield srv
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = SqliteStore.open(tmp_path / "home")
-    yield s
-    s.close()
-
-
 def stored(store, session):
     return [
         {k: v for k, v in m.items() if not k.startswith("_")}

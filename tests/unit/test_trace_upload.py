@@ -31,24 +31,12 @@ from ml_intern_jupyter.traces.upload import (
     trace_repo_id,
 )
 from tests.fakes.hub_server import FakeHub
-from tests.hub_harness import FAST, serve_hub
+from tests.hub_harness import FAST
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO = "test-user/ml-intern-sessions"
 SECRET = "hf_" + "Zy9XwVuTsRqPoNmLkJiHgFeDcBa876543"  # hf_ + 33 characters
 STARTED = datetime.datetime(2023, 5, 17, 23, 59, tzinfo=datetime.timezone.utc).timestamp()
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    yield from serve_hub(monkeypatch)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore.open(tmp_path / "home")
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -151,6 +139,12 @@ def trace_commits(hub: FakeHub) -> list[Any]:
     return hub.calls("POST", f"/api/datasets/{REPO}/commit/")
 
 
+def upload_now(up: TraceUploader, sid: str = "sess-1") -> None:
+    """Ask for `sid`'s upload and wait until it has finished."""
+    up.schedule(sid)
+    assert up.flush(10)
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     end = time.monotonic() + timeout
     while not predicate():
@@ -191,8 +185,7 @@ def test_first_upload_creates_a_private_dataset_with_card_and_trace(
 ) -> None:
     add_session(store)
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
 
     repo = hub.repo(REPO, "dataset")
     assert repo.private is True
@@ -220,8 +213,7 @@ def test_existing_public_repo_stays_public_and_keeps_its_card(
     hub.add_repo(REPO, "dataset", files={"README.md": "# my own card"}, private=False)
     add_session(store)
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
 
     repo = hub.repo(REPO, "dataset")
     assert repo.private is False
@@ -238,8 +230,7 @@ def test_existing_repo_without_card_gets_one(
     hub.add_repo(REPO, "dataset", private=True)  # e.g. created, then the card upload failed
     add_session(store)
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     assert "not comprehensive" in hub.repo(REPO, "dataset").files()["README.md"].decode()
     assert len(trace_commits(hub)) == 1  # card and trace in one commit
 
@@ -252,8 +243,7 @@ def test_status_goes_pending_uploading_uploaded(
     assert before is not None
     seen = record_statuses(store)
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     assert [s["state"] for s in seen] == ["pending", "uploading", "uploaded"]
     assert seen[1]["attempts"] == 1
     assert len({s["requested_at"] for s in seen}) == 1
@@ -285,15 +275,13 @@ def test_the_next_upload_converts_only_the_new_messages(
     first = add_session(store)
     loads = record_loads(store)
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     more = [
         {"role": "user", "content": f"again, with {SECRET}", "_ts": STARTED + 5},
         {"role": "assistant", "content": "Again done.", "_ts": STARTED + 6},
     ]
     store.append_messages("sess-1", 0, len(first), more)
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     assert loads == [0, len(first)]  # the whole history once, then what followed it
     assert uploaded_trace(hub) == expected_trace(store, "sess-1")
     assert SECRET not in uploaded_trace(hub).decode()
@@ -306,18 +294,15 @@ def test_a_rewritten_history_or_a_new_model_rebuilds_the_trace(
     messages = add_session(store)
     loads = record_loads(store)
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     # A compaction: same length, different messages from index 1 on.
     summary = {"role": "user", "content": "[SYSTEM: summary of earlier work]", "_ts": STARTED + 9}
     store.new_generation("sess-1", [messages[0], summary, *messages[2:]])
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     assert uploaded_trace(hub) == expected_trace(store, "sess-1")
     assert "summary of earlier work" in uploaded_trace(hub).decode()
     store.update_session("sess-1", model="m2")
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     assert uploaded_trace(hub) == expected_trace(store, "sess-1")
     assert b'"model":"m2"' in uploaded_trace(hub)
     assert loads == [0, 0, 0]
@@ -343,8 +328,7 @@ def test_a_compaction_during_the_load_is_noticed(
 ) -> None:
     messages = add_session(store)
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     store.append_messages(
         "sess-1", 0, len(messages), [{"role": "user", "content": "one more", "_ts": STARTED + 5}]
     )
@@ -358,8 +342,7 @@ def test_a_compaction_during_the_load_is_noticed(
         return loaded
 
     store.load_messages = load_then_compact  # type: ignore[method-assign]
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     assert uploaded_trace(hub) == expected_trace(store, "sess-1")
     assert b"compacted" in uploaded_trace(hub) and b"one more" not in uploaded_trace(hub)
     assert status(store)["messages"] == 2
@@ -373,8 +356,7 @@ def test_failed_upload_is_recorded_then_retried_at_the_next_start(
     store.update_session("done-already", trace_status={"state": "uploaded"})
     fault = hub.inject(500, match="/commit/", times=None)
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     st = status(store)
     assert st["state"] == "failed" and st["attempts"] == 1
     assert "500" in st["error"]
@@ -431,8 +413,7 @@ def test_token_from_a_cached_login_is_used(
     (tmp_path / "hf_home" / "token").write_text(hub.token)  # what `hf auth login` writes
     add_session(store)
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     assert status(store)["state"] == "uploaded"
     commit = trace_commits(hub)[-1]
     assert commit.headers["authorization"] == f"Bearer {hub.token}"
@@ -450,8 +431,7 @@ def test_sessions_skipped_for_want_of_a_token_are_retried_after_a_login(
     add_session(store, "off")
     store.update_session("off", trace_status={"state": "skipped", "reason": "share_traces_off"})
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     assert status(store)["reason"] == "no_token"
     up.close()
     assert make_uploader().retry_failed() == []  # still no token: nothing to retry
@@ -475,8 +455,7 @@ def test_no_token_is_skipped_with_a_note(
     no_login(monkeypatch, tmp_path)
     add_session(store)
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     st = status(store)
     assert st["state"] == "skipped" and st["reason"] == "no_token"
     note = up.status_note("sess-1")
@@ -493,8 +472,7 @@ def test_rejected_token_is_skipped_as_no_username(
     monkeypatch.setenv("HF_TOKEN", "hf_" + "x" * 34)
     add_session(store)
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     st = status(store)
     assert st["state"] == "skipped" and st["reason"] == "no_username"
     assert not trace_commits(hub)
@@ -509,8 +487,7 @@ def test_share_traces_off_is_skipped(
     add_session(store)
     seen = record_statuses(store)
     up = make_uploader(config=config.with_overrides(share_traces=False))
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     assert [s["state"] for s in seen] == ["skipped"]
     assert seen[0]["reason"] == "share_traces_off"
     assert "off" in (up.status_note("sess-1") or "")
@@ -587,8 +564,7 @@ def test_a_newer_status_from_another_process_is_not_overwritten(
     theirs = {"state": "uploading", "attempts": 1, "requested_at": time.time() + 3600}
     store.update_session("sess-1", trace_status=theirs)
     up = make_uploader()
-    up.schedule("sess-1")
-    assert up.flush(10)
+    upload_now(up)
     assert status(store) == theirs
     assert not trace_commits(hub)  # its upload gave way to the newer request
 
