@@ -107,8 +107,9 @@ class TraceBuilder:
             self.session_start,
         )
 
-    def lines(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Consume `messages` (the next ones in the history); their lines, unencoded."""
+    def _consume(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Consume `messages` (the next ones in the history); their lines, unencoded
+        (`extend` keeps them; `to_claude_code_lines` hands them out)."""
         out: list[dict[str, Any]] = []
         index = self.count
         for msg in messages:
@@ -121,7 +122,7 @@ class TraceBuilder:
 
     def extend(self, messages: list[dict[str, Any]]) -> TraceBuilder:
         """Consume `messages` (the next ones in the history) and encode their lines."""
-        added = [_encode(line) + "\n" for line in self.lines(messages)]
+        added = [_encode(line) + "\n" for line in self._consume(messages)]
         if added:
             self._encoded += added
             self._text = None
@@ -187,7 +188,7 @@ def to_claude_code_lines(
     nor tool calls produce no line; the chain continues past them.
     """
     builder = TraceBuilder(session_id=session_id, model=model, session_start=session_start)
-    return builder.lines(messages)
+    return builder._consume(messages)
 
 
 def to_claude_code_jsonl(
