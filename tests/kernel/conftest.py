@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.hub_server import FakeHub
 from tests.fakes.llm_server import FakeLLMServer
 from tests.kernel.helpers import KernelHarness
 
@@ -51,3 +52,13 @@ def fake(llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
 def session_name() -> str:
     """A fresh session name per test, so tests in one kernel do not share history."""
     return f"t{next(_names)}"
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[FakeHub]:
+    """A fake Hub on loopback for the module's kernels (pass them its url and token)."""
+    fake = FakeHub().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

@@ -14,15 +14,6 @@ from tests.kernel.helpers import TEST_CONFIG, KernelHarness, html_text
 
 
 @pytest.fixture(scope="module")
-def hub() -> Iterator[FakeHub]:
-    fake = FakeHub().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
-@pytest.fixture(scope="module")
 def job_kernel(
     llm_server: FakeLLMServer, hub: FakeHub, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KernelHarness]:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.fakes.hub_server import FakeHub
 from tests.fakes.llm_server import FakeLLMServer, Reply
@@ -22,15 +19,6 @@ while not notebook_sessions().traces.footer and time.monotonic() < deadline:
     time.sleep(0.05)
 print("footer:", notebook_sessions().traces.footer)
 """
-
-
-@pytest.fixture
-def hub() -> Iterator[FakeHub]:
-    fake = FakeHub().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def test_first_turn_of_a_kernel_says_where_traces_go_and_uploads(
