@@ -38,8 +38,11 @@ def serve_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    # huggingface_hub reads HF_HUB_OFFLINE once, at import.
+    # huggingface_hub reads HF_HUB_OFFLINE and the telemetry switch once, at
+    # import; with telemetry on, 2.x fetches a registry from huggingface.co on
+    # its first request.
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
     pricing.clear_cache()
     clear_namespace_cache()
     try:

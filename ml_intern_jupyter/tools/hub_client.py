@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from .base import ToolContext, ToolResult, human_size, object_schema
 from .hub_errors import HubFailure, Where, error_result
+from .hub_http import ours
 
 __all__ = [
     "HubSettings",
@@ -89,13 +90,16 @@ def make_api(token: str | None = None) -> Any:
 async def in_thread(fn: Callable[..., T], *args: Any, deadline: float, **kwargs: Any) -> T:
     """Run a blocking call in a worker thread; asyncio.TimeoutError after `deadline` s.
 
+    Its Hub requests follow our policy (`hub_http.ours`): a 429, a 5xx or a
+    dead network comes back at once as an error, never as a hidden retry.
+
     On timeout the thread is left to finish on its own (it cannot be
     interrupted); its result is dropped. Not `asyncio.wait_for`: on Python
     3.10/3.11 it returns the result, swallowing the cancellation, when the
     call finishes in the same loop iteration as a cancel (the user's Stop
     would be lost and a job would be followed for ever).
     """
-    call = functools.partial(fn, *args, **kwargs)
+    call = functools.partial(_as_ours, functools.partial(fn, *args, **kwargs))
     loop = asyncio.get_running_loop()
     try:
         future = loop.run_in_executor(None, call)
@@ -110,6 +114,12 @@ async def in_thread(fn: Callable[..., T], *args: Any, deadline: float, **kwargs:
         future.cancel()
         raise asyncio.TimeoutError(f"no answer within {deadline:g} s")
     return future.result()
+
+
+def _as_ours(call: Callable[[], T]) -> T:
+    """`call` with our retry policy for its Hub requests (see hub_http)."""
+    with ours():
+        return call()
 
 
 def _own_thread(loop: asyncio.AbstractEventLoop, call: Callable[[], T]) -> asyncio.Future[T]:

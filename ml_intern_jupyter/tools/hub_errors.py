@@ -3,8 +3,9 @@
 Every Hugging Face tool catches what its call raised and returns a failed
 `ToolResult` made here: what failed, why, and what to try next (check the id
 with `hf_search`, log in, accept a gated repo's terms, wait out a rate limit).
-Exception classes come from huggingface_hub and httpx, imported lazily so this
-module stays importable without them.
+Exception classes come from huggingface_hub and the HTTP library it is built on
+(httpx, or httpx2 for huggingface_hub 2.x), imported lazily so this module
+stays importable without them.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ def describe(exc: BaseException, where: Where) -> str:
     if isinstance(exc, HubFailure):
         return str(exc)
     try:
-        import httpx
         from huggingface_hub import errors as hf
+
+        from .hub_http import http_module
+
+        httpx = http_module()
     except ImportError:  # pragma: no cover - both are dependencies
         return f"{where.action} failed: {type(exc).__name__}: {exc}"
 
