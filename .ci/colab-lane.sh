@@ -20,12 +20,6 @@ fi
 "$VENV/bin/python" -m pip install --quiet -e ".[test]" \
   "ipykernel==6.17.1" "ipython==7.34.0" "ipywidgets==7.7.1" "tornado==6.4.2" "jupyter_client<8"
 
-"$VENV/bin/python" - <<'PY'
-import IPython, ipykernel, ipywidgets, jupyter_client
-print(
-    f"colab lane: ipykernel {ipykernel.__version__}, IPython {IPython.__version__}, "
-    f"ipywidgets {ipywidgets.__version__}, jupyter_client {jupyter_client.__version__}"
-)
-PY
+"$VENV/bin/python" .ci/versions.py "colab lane"
 
 "$VENV/bin/python" -m pytest tests/kernel -q -p no:cacheprovider "$@"

@@ -66,6 +66,23 @@ _CARD_STATE = {
     "abandoned": "not run (you continued without approving)",
     "canceled": "cancelled",  # an HF Job's own state
 }
+# JupyterLab's windowed notebook keeps its scroll offset when this (much
+# shorter) transcript replaces the live view, which can leave the viewport
+# past the last cell, showing nothing until the user scrolls. Run once where
+# the frontend runs trusted output scripts (JupyterLab, Notebook 7): if no
+# cell is in view, bring the end of the transcript into view. Elsewhere
+# (GitHub, nbviewer, VS Code, Colab) it is stripped or finds no notebook.
+KEEP_IN_VIEW = (
+    "<script>(function(){var s=document.currentScript;if(!s)return;"
+    "var root=s.previousElementSibling;if(!root||!root.closest)return;"
+    "function fix(){var sc=root.closest('.jp-WindowedPanel-outer');if(!sc)return;"
+    "var b=sc.getBoundingClientRect();var cells=sc.querySelectorAll('.jp-Cell');"
+    "for(var i=0;i<cells.length;i++){var r=cells[i].getBoundingClientRect();"
+    "if(r.height>0&&r.bottom>b.top&&r.top<b.bottom)return;}"
+    "root.scrollIntoView({block:'end'});}"
+    "requestAnimationFrame(function(){requestAnimationFrame(fix);});"
+    "setTimeout(fix,300);})();</script>"
+)
 _FAIL_STATES = ("rejected", "cancelled", "abandoned", "failed", "error", "canceled", "deleted")
 
 
@@ -434,6 +451,7 @@ class Transcript:
             parts.append(f'<div class="mlij-err">{escape(r.error)}</div>')
         parts.append(f'<div class="mlij-dim">{escape(r.footer())}</div>')
         parts.append("</div>")
+        parts.append(KEEP_IN_VIEW)
         return "\n".join(parts)
 
     @staticmethod

@@ -8,6 +8,7 @@ from ml_intern_jupyter.agent import messages as ev
 from ml_intern_jupyter.notebook.render import code_html, compact_args, markdown_html
 from ml_intern_jupyter.notebook.text import TextRenderer
 from ml_intern_jupyter.notebook.transcript import (
+    KEEP_IN_VIEW,
     Transcript,
     TurnRecord,
     card_class,
@@ -59,7 +60,11 @@ def test_model_text_is_never_trusted_as_html() -> None:
         ev.TurnComplete(final_response=""),
     )
     html = Transcript(r).html()
-    assert "<script>" not in html and "<img" not in html and "<b>out</b>" not in html
+    assert (
+        "<script>" not in html.replace(KEEP_IN_VIEW, "")
+        and "<img" not in html
+        and "<b>out</b>" not in html
+    )
     assert "&lt;script&gt;" in html and "<strong>bold</strong>" in html
 
 
@@ -142,7 +147,7 @@ def test_transcript_html_shows_images_and_the_proposed_cell_with_copy() -> None:
     html = Transcript(rich_turn()).html()
     assert f'<img src="data:image/png;base64,{PNG_B64}"' in html
     assert html.count("<img") == 1, "a payload that is not base64 is dropped"
-    assert "<script>" not in html
+    assert "<script>" not in html.replace(KEEP_IN_VIEW, "")
     # The proposed cell: highlighted, escaped, with a Copy button carrying the exact code.
     assert '<span class="k">def </span><span class="f">f</span>' in html
     assert "&lt;/pre&gt;&lt;script&gt;" in html
@@ -246,3 +251,15 @@ def rich_turn_events() -> list[ev.Event]:
             display={"proposed_cell": PROPOSED},
         ),
     ]
+
+
+def test_the_transcript_carries_one_keep_in_view_script_after_its_root() -> None:
+    r = TurnRecord(session_name="main", session_id="s1", model="m")
+    r.apply(ev.AssistantMessage(content="hello"))
+    r.finish("done")
+    html = Transcript(r).html()
+    assert html.count("<script>") == 1
+    # the script finds the transcript as its previous sibling
+    assert html.rstrip().endswith("</div>\n" + KEEP_IN_VIEW)
+    # markdown and plain renderings (GitHub, nbviewer, terminals) carry no script
+    assert "<script" not in Transcript(r).markdown() + Transcript(r).plain()
