@@ -29,8 +29,9 @@ class Recorder:
     def of(self, type_: str) -> list[Any]:
         return [e for e in self.events if e.type == type_]
 
-    def types(self) -> list[str]:
-        return [e.type for e in self.events]
+    def types(self, *, ops: bool = False) -> list[str]:
+        """Event types in order; the op_queued/op_started/op_done bookkeeping only with `ops`."""
+        return [e.type for e in self.events if ops or not e.type.startswith("op_")]
 
     async def wait_for(self, type_: str, count: int = 1, timeout: float = 20) -> Any:
         async def wait() -> Any:

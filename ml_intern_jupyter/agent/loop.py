@@ -82,7 +82,9 @@ class TurnRunner:
     async def user_input(self, text: str) -> None:
         s = self.s
         if s.pending:
-            self._close_pending(ABANDONED, "abandoned")
+            # These notices belong to the turn that paused, not to this input.
+            with s.acting_for(s.paused_op_id):
+                self._close_pending(ABANDONED, "abandoned")
         s.history.add_user(text)
         s.totals.turns += 1
         await self._guarded(self._loop())

@@ -1,27 +1,49 @@
 """The vocabulary between a session and the outside world.
 
 Operations go in (cell -> session); events come out (session -> subscribers).
-Every event carries `session_id`, a per-session increasing `seq` and a
-`timestamp`; the session fills those in when it emits.
+Every operation has an `id`. Every event carries `session_id`, a per-session
+increasing `seq`, a `timestamp`, and `op_id`: the id of the operation the
+session was handling when it emitted the event (as a Jupyter reply carries
+its request's id in `parent_header`); "" for events outside any operation.
+Around each operation the session emits `op_queued`, `op_started` and
+`op_done{outcome}`.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 # ---------------------------------------------------------------- operations
 
+# How an operation ended. "paused": a turn waits for an approval decision
+# (an exec_approval operation continues it); "refused": the session had shut
+# down, or the operation does not apply.
+Outcome = Literal["done", "error", "interrupted", "paused", "refused"]
+
+
+def _new_op_id() -> str:
+    return uuid.uuid4().hex
+
 
 class _Op(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=_new_op_id)
 
 
 class UserInput(_Op):
     type: Literal["user_input"] = "user_input"
     text: str
+    # Per-turn overrides, applied in queue order when the turn starts:
+    # `model` and `reasoning_effort` switch the session's setting from this
+    # turn on; `yolo` holds for this turn only.
+    model: str | None = None
+    reasoning_effort: str | None = None
+    yolo: bool | None = None
 
 
 class ApprovalDecision(BaseModel):
@@ -58,8 +80,18 @@ class Shutdown(_Op):
     type: Literal["shutdown"] = "shutdown"
 
 
+class Configure(_Op):
+    """Change per-session settings (validated config fields), in queue order.
+
+    They take effect at the next turn: never in the middle of one (a turn
+    paused for approval counts as running; the change waits for its end)."""
+
+    type: Literal["configure"] = "configure"
+    settings: dict[str, Any]
+
+
 Operation = Annotated[
-    UserInput | ExecApproval | Interrupt | Undo | Compact | New | Shutdown,
+    UserInput | ExecApproval | Interrupt | Undo | Compact | New | Shutdown | Configure,
     Field(discriminator="type"),
 ]
 operation_adapter: TypeAdapter[Operation] = TypeAdapter(Operation)
@@ -72,6 +104,23 @@ class Event(BaseModel):
     session_id: str = ""
     seq: int = 0
     timestamp: float = Field(default_factory=time.time)
+    op_id: str = ""
+
+
+class OpQueued(Event):
+    type: Literal["op_queued"] = "op_queued"
+    op_type: str
+
+
+class OpStarted(Event):
+    type: Literal["op_started"] = "op_started"
+    op_type: str
+
+
+class OpDone(Event):
+    type: Literal["op_done"] = "op_done"
+    op_type: str
+    outcome: Outcome
 
 
 class Ready(Event):
@@ -196,7 +245,10 @@ class ShutdownEvent(Event):
 
 
 AnyEvent = Annotated[
-    Ready
+    OpQueued
+    | OpStarted
+    | OpDone
+    | Ready
     | Processing
     | AssistantChunk
     | AssistantStreamEnd

@@ -1,10 +1,19 @@
 """One conversation with the intern: its state, its events and its submission loop.
 
 Operations are processed one at a time in submission order, so user inputs
-sent while a turn runs are queued. Two operations do not wait in the queue:
-`interrupt` cancels the running turn at once, and anything submitted after
-`shutdown` is refused. Events go to subscribers through one small queue
-each, so a slow or failing subscriber never stalls the session.
+sent while a turn runs are queued; this queue is the only one. Every event
+emitted while an operation is handled carries its id (`op_id`), and the
+session emits `op_queued`, `op_started` and `op_done{outcome}` around it, so
+a subscriber can tell whose events are whose.
+
+Two operations do not wait in the queue: `interrupt` cancels the running
+turn at once, and anything submitted after `shutdown` is refused. A turn
+paused for approval holds back the user inputs that were queued before it
+paused (they wait for the decision, as the user expects); input submitted
+after the pause abandons the pending calls. Settings (`configure`, and the
+per-turn overrides of `user_input`) apply in queue order and never in the
+middle of a turn. Events go to subscribers through one small queue each,
+so a slow or failing subscriber never stalls the session.
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +72,14 @@ class PendingCall:
     estimated_cost_usd: float | None = None
 
 
+# Events that decide how the operation emitting them ended (when no pause follows).
+_OUTCOMES = {
+    "turn_complete": "done",
+    "error": "error",
+    "interrupted": "interrupted",
+}
+
+
 @dataclass
 class _Subscription:
     callback: Subscriber
@@ -105,6 +124,17 @@ class Session:
         self._subs: list[_Subscription] = []
         self._queue: asyncio.Queue[ev.Operation] = asyncio.Queue()
         self._unfinished = 0  # operations submitted and not yet fully handled
+        self._submitted = 0  # operations ever submitted (their order)
+        self._order: dict[str, int] = {}  # op id -> submission order, while queued
+        self._held: deque[ev.Operation] = deque()  # inputs waiting for a decision
+        self._withdrawn: set[str] = set()  # queued, then taken back (until dequeued)
+        self._paused_at = 0  # submission order of the pause, while one is pending
+        self.paused_op_id = ""  # the operation whose turn waits for approval
+        self._op: ev.Operation | None = None  # the operation being handled
+        self._op_id = ""
+        self._outcome: str | None = None
+        self._deferred: dict[str, Any] = {}  # settings waiting for the turn to end
+        self._turn_yolo = False  # yolo was switched on for the current turn only
         self._idle = asyncio.Event()
         self._idle.set()
         self._runner: asyncio.Task[None] | None = None
@@ -130,7 +160,10 @@ class Session:
         await self._idle.wait()
 
     def update_config(self, **overrides: Any) -> None:
-        """Change per-session settings (model, effort, yolo...); validated."""
+        """Change per-session settings (model, effort, yolo...); validated.
+
+        Only between turns: from outside the session's loop, submit
+        `Configure` instead, which applies in queue order."""
         self.config = self.config.with_overrides(**overrides)
         self.llm = LLMClient(self.config, self.id, sleep=self._sleep, env=self._llm_env)
         self.policy.yolo = self.config.yolo_mode
@@ -152,6 +185,10 @@ class Session:
 
     def emit(self, event: ev.Event) -> ev.Event:
         self._seq += 1
+        if not event.op_id:
+            event.op_id = self._op_id
+        if event.op_id == self._op_id and event.type in _OUTCOMES:
+            self._outcome = _OUTCOMES[event.type]
         event.session_id = self.id
         event.seq = self._seq
         event.timestamp = time.time()
@@ -189,14 +226,24 @@ class Session:
 
     def submit(self, op: ev.Operation) -> None:
         """Queue an operation (call on the session's loop)."""
+        self.emit(ev.OpQueued(op_id=op.id, op_type=op.type))
         if self._closed:
             self.emit(
-                ev.Error(error="This session has shut down; start a new one.", kind="session")
+                ev.Error(
+                    error="This session has shut down; start a new one.",
+                    kind="session",
+                    op_id=op.id,
+                )
             )
+            self.emit(ev.OpDone(op_id=op.id, op_type=op.type, outcome="refused"))
             return
         if isinstance(op, ev.Interrupt) and self._turn is not None and not self._turn.done():
+            # Not queued: the running turn is cancelled now, and reports it
+            # under its own operation id.
+            self.emit(ev.OpStarted(op_id=op.id, op_type=op.type))
             self._interrupting = True
             self._turn.cancel()
+            self.emit(ev.OpDone(op_id=op.id, op_type=op.type, outcome="done"))
             return
         if isinstance(op, ev.Shutdown):
             self._closed = True
@@ -204,12 +251,57 @@ class Session:
                 self._interrupting = True
                 self._turn.cancel()
         self._unfinished += 1
+        self._submitted += 1
+        self._order[op.id] = self._submitted
         self._idle.clear()
         self._queue.put_nowait(op)
 
+    def withdraw(self, op_id: str) -> bool:
+        """Take back a queued operation that has not started; False if it has."""
+        held = next((op for op in self._held if op.id == op_id), None)
+        if held is not None:
+            self._held.remove(held)
+        elif op_id not in self._order:
+            return False
+        self._order.pop(op_id, None)
+        self._withdrawn.add(op_id)
+        op_type = held.type if held is not None else "operation"
+        self.emit(ev.OpDone(op_id=op_id, op_type=op_type, outcome="interrupted"))
+        if held is not None:
+            self._withdrawn.discard(op_id)
+            self._unfinished -= 1
+            self._update_idle()
+        return True
+
+    def _next_ready(self) -> ev.Operation | None:
+        """An input held behind a pause, once the pause is over."""
+        if self._held and not self.pending:
+            return self._held.popleft()
+        return None
+
+    def _holds(self, op: ev.Operation) -> bool:
+        """Input queued before the turn paused waits for the user's decision."""
+        return (
+            isinstance(op, ev.UserInput)
+            and bool(self.pending)
+            and self._order.get(op.id, 0) < self._paused_at
+        )
+
     async def _run(self) -> None:
         while True:
-            op = await self._queue.get()
+            op = self._next_ready() or await self._queue.get()
+            if op.id in self._withdrawn:
+                self._withdrawn.discard(op.id)
+                self._unfinished -= 1
+                self._update_idle()
+                continue
+            if self._holds(op):
+                self._held.append(op)
+                self._update_idle()
+                continue
+            self._order.pop(op.id, None)
+            self._op, self._op_id, self._outcome = op, op.id, None
+            self.emit(ev.OpStarted(op_type=op.type))
             try:
                 if isinstance(op, ev.Shutdown):
                     await self._shutdown()
@@ -221,14 +313,89 @@ class Session:
                     ev.Error(error=f"Internal error: {type(exc).__name__}: {exc}", kind="internal")
                 )
             finally:
-                await self.persist(meta=True)
-                self._unfinished -= 1
-                if self._unfinished == 0:
-                    self._idle.set()
+                if not (isinstance(op, ev.Shutdown) and self.state == "ended"):
+                    await self._end_op(op)
+
+    async def _end_op(self, op: ev.Operation) -> None:
+        outcome = self._outcome or "done"
+        if self.pending and self.state == "waiting_approval":
+            outcome = "paused"
+            if self.paused_op_id != op.id:
+                self.paused_op_id = op.id
+                self._paused_at = self._submitted + 1  # inputs submitted from now on abandon
+        else:
+            self.paused_op_id = ""
+            self._turn_ended()
+        await self.persist(meta=True)
+        self.emit(ev.OpDone(op_type=op.type, outcome=outcome))  # type: ignore[arg-type]
+        self._op, self._op_id = None, ""
+        self._unfinished -= 1
+        self._update_idle()
+
+    def _update_idle(self) -> None:
+        # Inputs held behind a pause wait for a person, not for the session.
+        if self._unfinished - len(self._held) <= 0:
+            self._idle.set()
+        else:
+            self._idle.clear()
+
+    def _turn_ended(self) -> None:
+        """No turn runs or waits: undo per-turn yolo, apply deferred settings."""
+        overrides = dict(self._deferred)
+        self._deferred.clear()
+        if self._turn_yolo:
+            self._turn_yolo = False
+            overrides.setdefault("yolo_mode", False)
+        if overrides:
+            self._apply_settings(overrides)
+
+    def _apply_settings(self, settings: dict[str, Any]) -> bool:
+        from ..errors import InternError
+
+        try:
+            self.update_config(**settings)
+        except (InternError, ValueError) as exc:
+            self.emit(ev.Error(error=str(exc), kind="config"))
+            return False
+        return True
+
+    @contextmanager
+    def acting_for(self, op_id: str) -> Iterator[None]:
+        """Emit the events inside as part of operation `op_id` (e.g. closing the
+        calls of a turn that paused under an earlier operation)."""
+        saved = self._op_id
+        self._op_id = op_id or saved
+        try:
+            yield
+        finally:
+            self._op_id = saved
+
+    def _start_turn(self, op: ev.UserInput) -> bool:
+        """Apply a user input's per-turn overrides; False if they are invalid."""
+        if self._turn_yolo and not self.pending:
+            self._turn_ended()
+        settings: dict[str, Any] = {}
+        if op.model and op.model != self.config.model_name:
+            settings["model_name"] = op.model
+        if op.reasoning_effort and op.reasoning_effort != self.config.reasoning_effort:
+            settings["reasoning_effort"] = op.reasoning_effort
+        if op.yolo and not self.policy.yolo:
+            settings["yolo_mode"] = True
+        if settings and not self._apply_settings(settings):
+            return False
+        if settings.get("yolo_mode"):
+            self._turn_yolo = True
+        return True
 
     async def _handle(self, op: ev.Operation) -> None:
         from .loop import TurnRunner  # loop imports session types
 
+        if isinstance(op, ev.Configure):
+            if self.pending:  # a turn waits for approval: it ends first
+                self._deferred.update(op.settings)
+            else:
+                self._apply_settings(dict(op.settings))
+            return
         if self.state == "ended" and not isinstance(op, ev.New):
             self.emit(
                 ev.Error(
@@ -238,6 +405,8 @@ class Session:
                     fatal=True,
                 )
             )
+            return
+        if isinstance(op, ev.UserInput) and not self._start_turn(op):
             return
         runner = TurnRunner(self)
         if isinstance(op, ev.UserInput):
@@ -286,6 +455,10 @@ class Session:
     async def _shutdown(self) -> None:
         self.state = "ended"
         self.emit(ev.ShutdownEvent())
+        await self.persist(meta=True)
+        self.emit(ev.OpDone(op_type="shutdown", outcome="done"))
+        self._unfinished -= 1
+        self._update_idle()
         await self.flush_events()
         for sub in self._subs:
             sub.queue.put_nowait(None)

@@ -318,8 +318,8 @@ def _describe(name: str, conductor: Any) -> str:
         f"{t.tokens:,} tokens",
         f"${t.cost_usd:.4f}" if t.cost_known else f"≥ ${t.cost_usd:.4f}",
     ]
-    if conductor.queue:
-        parts.append(f"{len(conductor.queue)} queued")
+    if conductor.queued:
+        parts.append(f"{conductor.queued} queued")
     return " · ".join(parts)
 
 
@@ -353,20 +353,27 @@ def _new(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
 
 
 def _setting(sessions: NotebookSessions, name: str, field: str, value: Any, label: str) -> Any:
-    """Apply one per-session setting on the intern thread (creating the session if needed)."""
+    """Change one per-session setting: a `configure` operation, applied in the
+    session's order, so it takes effect at the next turn, never mid-turn."""
+    from ..agent.messages import Configure
+
     conductor = _conductor(sessions, name, model=value if field == "model_name" else None)
     session = conductor.session
+    busy = conductor.busy or conductor.paused
     if getattr(session.config, field) != value:
         _check_config(session, **{field: value})
+        op = Configure(settings={field: value})
+        if busy:
+            sessions.runtime.call_soon(session.submit, op)
+        else:
 
-        async def apply() -> None:
-            session.update_config(**{field: value})
+            async def apply() -> None:
+                session.submit(op)
+                await session.wait_idle()
 
-        try:
             sessions.runtime.call(apply())
-        except InternError as exc:
-            raise UsageError(str(exc)) from None
-    print(f"{label} for session '{name}' is now {_show_value(value)}.")
+    when = " from the next turn (a turn is running)" if busy else ""
+    print(f"{label} for session '{name}' is now {_show_value(value)}{when}.")
     return session
 
 
@@ -440,14 +447,14 @@ def _job(sessions: NotebookSessions, name: str, kind: str) -> tuple[str, list[An
     """Run a compact/undo job to its end; (outcome, events)."""
     from ..agent.messages import Compact, Undo
     from .text import QueueSink
-    from .turns import Job
+    from .turns import Request
 
     conductor = _existing(sessions, name)
     if conductor.busy:
         raise UsageError(BUSY.format(name=name, cmd=kind))
     sink = QueueSink()
     op = Compact() if kind == "compact" else Undo()
-    sessions.submit(conductor, Job(kind, op, sink))
+    sessions.submit(conductor, Request(kind, op, sink))  # type: ignore[arg-type]
     events: list[Any] = []
     deadline = time.monotonic() + COMMAND_TIMEOUT_S
     while time.monotonic() < deadline:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 if TYPE_CHECKING:
     from ..store.base import SessionRecord, SessionStore
     from .sessions import NotebookSessions
-    from .turns import Conductor, Job
+    from .turns import Conductor, Gate
 
 __all__ = [
     "CANCEL",
@@ -149,7 +149,7 @@ class Opened:
 
     conductor: Conductor
     name: str
-    seed: Job | None = None  # submit before the cell's own request
+    seed: Gate | None = None  # enqueue before the cell's own request
     offer: Offer | None = None
     notice: str | None = None  # a one-line warning to show (e.g. the store is unavailable)
 
@@ -239,16 +239,17 @@ def open_conductor(
     return Opened(conductor, name, seed_job(conductor, offer, sink(offer)), offer, notice)
 
 
-def seed_job(conductor: Conductor, offer: Offer, sink: Any) -> Job:
-    from .turns import Job
+def seed_job(conductor: Conductor, offer: Offer, sink: Any) -> Gate:
+    """The gate that asks "Where were we?" and seeds the session before any request."""
+    from .turns import Gate
 
-    return Job("task", None, sink, run=functools.partial(_seed, conductor, offer))
+    return Gate(functools.partial(_seed, conductor, offer), sink)
 
 
 # ----------------------------------------------------------- the seed job
 
 
-async def _seed(conductor: Conductor, offer: Offer, job: Job) -> str:  # intern thread
+async def _seed(conductor: Conductor, offer: Offer, job: Gate) -> str:  # intern thread
     from ..agent import messages as ev
     from ..agent.restore import catch_up, fits_context, restore_full
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from .persist import KernelStore, notebook_id
 from .share import NotebookTraces
-from .turns import Conductor, Job, Sink
+from .turns import Conductor, Gate, Request, Sink
 
 __all__ = ["DEFAULT_NAME", "NotebookSessions", "notebook_sessions"]
 
@@ -158,9 +158,9 @@ class NotebookSessions:
     def items(self) -> list[tuple[str, Conductor]]:
         return [(n, c) for n, c in self.conductors.items() if not c.closed]
 
-    def submit(self, conductor: Conductor, job: Job) -> Job:
-        self.runtime.call_soon(conductor.enqueue, job)
-        return job
+    def submit(self, conductor: Conductor, item: Request | Gate) -> Request | Gate:
+        self.runtime.call_soon(conductor.enqueue, item)
+        return item
 
     def turn(
         self,
@@ -170,12 +170,12 @@ class NotebookSessions:
         model: str | None = None,
         yolo: bool = False,
         auto_reject: str | None = None,
-    ) -> Job:
+    ) -> Request:
         from ..agent.messages import UserInput
 
-        job = Job("turn", UserInput(text=text), sink, model=model, yolo=yolo)
-        job.auto_reject = auto_reject
-        return job
+        return Request(
+            "turn", UserInput(text=text), sink, model=model, yolo=yolo, auto_reject=auto_reject
+        )
 
 
 _sessions: NotebookSessions | None = None

@@ -1,11 +1,20 @@
 """Which cell's view receives which events: one `Conductor` per session.
 
-A session emits one stream of events with no turn ids. The conductor sends
-this notebook's requests to the session one at a time, so every event
-belongs to the request in flight (the *active* job): a `%%intern` cell
-submitted while a turn runs waits here, shown as "queued", and is sent
-when that turn ends. A turn paused for approval leaves the session idle;
-new text then abandons the pending calls (as the session does) and runs.
+Every operation the conductor submits has an id, and the session stamps
+each event with the id of the operation it was handling (`op_id`), so the
+conductor routes events by id (`op_id -> Request`) and never guesses. The
+session's queue is the only queue: a `%%intern` cell submitted while a turn
+runs goes straight to the session and shows "queued" until its
+`op_started`. A request ends at its operation's `op_done`; outcome
+"paused" means its turn waits for approval, and the decision is one more
+operation of the same request. Events of an operation no request routes
+(for instance the `abandoned` notices of a turn the user moved on from) are
+dropped.
+
+The one thing held here is a *gate*: after a restart, "Where were we?" must
+be answered before anything reaches the new session, so requests enqueued
+while a gate is open wait for it (shown "queued") and are submitted, in
+order, when it closes.
 
 Everything here runs on the intern thread, except the few methods marked
 thread-safe; cells and button callbacks hop over with `Runtime.call_soon`.
@@ -17,30 +26,20 @@ import asyncio
 import logging
 import threading
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-__all__ = ["Conductor", "Job", "Sink"]
+__all__ = ["Conductor", "Gate", "Request", "Sink"]
 
 log = logging.getLogger(__name__)
 
-# Events that end a job, by job kind, and the outcome they mean.
-_TURN_END = {
-    "turn_complete": "done",
-    "error": "error",
-    "interrupted": "interrupted",
-    "shutdown": "interrupted",
-}
-TERMINAL = {
-    "turn": _TURN_END,
-    "compact": {**_TURN_END, "compacted": "done"},
-    "undo": {**_TURN_END, "undo_complete": "done"},
-    "task": {},  # ends when its coroutine returns
-}
+RequestKind = Literal["turn", "compact", "undo"]
+RequestState = Literal["new", "queued", "active", "paused", "done"]
 
 
 class Sink(Protocol):
-    """What receives a job's progress (a live view, the text renderer, a command)."""
+    """What receives a request's progress (a live view, the text renderer, a command)."""
 
     def queued(self) -> None: ...
     def started(self) -> None: ...
@@ -49,22 +48,33 @@ class Sink(Protocol):
 
 
 @dataclass(eq=False)
-class Job:
-    kind: str  # turn | compact | undo | task
+class Request:
+    """One cell's (or command's) request to a session: its operations and its sink."""
+
+    kind: RequestKind
     op: Any
     sink: Sink
-    model: str | None = None  # set the session's model when the job starts
-    yolo: bool = False  # yolo for this job only
+    model: str | None = None  # shown in the view; sent as the user input's override
+    yolo: bool = False  # yolo for this turn only (sent as the user input's override)
     # Text mode: reject every approval request with this feedback for the model.
     auto_reject: str | None = None
-    state: str = "new"  # new | queued | active | paused | done
-    call_ids: set[str] = field(default_factory=set)
-    restore_yolo: bool = False
-    # kind "task": `await run(job)` on the intern loop instead of submitting `op`
-    # (seeding a session after a restart); returns the outcome, "done" if None.
-    run: Any = None
-    task: Any = None
-    waiting_user: bool = False  # a task job waiting for a click (e.g. "Where were we?")
+    state: RequestState = "new"
+    current: str = ""  # the operation whose op_done ends (or pauses) this request
+    op_ids: set[str] = field(default_factory=set)
+
+
+@dataclass(eq=False)
+class Gate:
+    """A coroutine that must finish before the session gets any request.
+
+    `run(gate)` runs on the intern loop and returns the outcome ("done" if
+    None); `waiting_user` is set while it waits for a click."""
+
+    run: Callable[[Gate], Awaitable[str | None]]
+    sink: Sink
+    task: asyncio.Task[None] | None = None
+    waiting_user: bool = False
+    state: RequestState = "new"
 
 
 class Conductor:
@@ -72,10 +82,11 @@ class Conductor:
         self.runtime = runtime
         self.session = session
         self.name = name
-        self.active: Job | None = None
-        self.queue: deque[Job] = deque()
         self.closed = False
-        self._ignored: set[str] = set()  # tool calls of abandoned jobs
+        self.live: list[Request] = []  # submitted to the session, not finished
+        self.routes: dict[str, Request] = {}  # op id -> request, while it is live
+        self.gate: Gate | None = None
+        self.held: deque[Request] = deque()  # waiting for the gate
         self._idle = threading.Event()
         self._idle.set()
         self._unsubscribe: Any = None
@@ -83,7 +94,7 @@ class Conductor:
         self.on_turn_end: Any = None
 
     def attach(self) -> Conductor:
-        """Subscribe to the session (call from the main thread, before any job)."""
+        """Subscribe to the session (call from the main thread, before any request)."""
         self._unsubscribe = self.runtime.subscribe(self.session.id, self._on_event)
         return self
 
@@ -96,14 +107,18 @@ class Conductor:
 
     @property
     def paused(self) -> bool:
-        job = self.active
-        return job is not None and job.state == "paused"
+        return any(r.state == "paused" for r in list(self.live))
 
     @property
     def waiting_choice(self) -> bool:
-        """A task job (seeding after a restart) waits for the user's choice in a view."""
-        job = self.active
-        return job is not None and job.waiting_user
+        """A gate (seeding after a restart) waits for the user's choice in a view."""
+        gate = self.gate
+        return gate is not None and gate.waiting_user
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting: behind the gate, or in the session's queue."""
+        return len(self.held) + sum(1 for r in list(self.live) if r.state == "queued")
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block (not on the intern thread) until nothing runs or is queued."""
@@ -111,67 +126,71 @@ class Conductor:
 
     # ------------------------------------------------ intern-thread operations
 
-    def enqueue(self, job: Job) -> None:
+    def enqueue(self, item: Request | Gate) -> None:
         if self.closed:
-            job.state = "done"
-            job.sink.event(_error("This session has shut down; run the cell again."))
-            job.sink.finished("error")
+            item.state = "done"
+            item.sink.event(_error("This session has shut down; run the cell again."))
+            item.sink.finished("error")
             return
-        self._idle.clear()
-        if self.active is not None and self.active.state == "paused":
-            self._abandon(self.active)
-        if self.active is None and not self.queue:
-            self._start(job)
-        else:
-            job.state = "queued"
-            self.queue.append(job)
-            job.sink.queued()
-            self._next()
+        if isinstance(item, Gate):
+            self._open_gate(item)
+            return
+        if self.gate is not None:
+            item.state = "queued"
+            self.held.append(item)
+            item.sink.queued()
+            self._update_idle()
+            return
+        self._submit(item)
 
-    def decide(self, job: Job, approvals: list[Any]) -> bool:
+    def decide(self, request: Request, approvals: list[Any]) -> bool:
         """The user answered an approval request; False when it no longer applies."""
-        if job is not self.active or job.state != "paused":
+        if request.state != "paused" or request not in self.live:
             return False
         from ..agent.messages import ExecApproval
 
-        job.state = "active"
-        self._idle.clear()
-        self.session.submit(ExecApproval(approvals=approvals))
+        request.state = "active"
+        self._send(request, ExecApproval(approvals=approvals), current=True)
+        self._update_idle()
         return True
 
-    def stop(self, job: Job) -> None:
-        """Stop one job: drop it if queued, interrupt it if it runs or waits."""
-        if job in self.queue:
-            self.queue.remove(job)
-            self._finish(job, "cancelled")
-            self._update_idle()
-        elif job is self.active:
-            if job.task is not None:
-                job.task.cancel()
-                return
+    def stop(self, item: Request | Gate) -> None:
+        """Stop one request: withdraw it if queued, interrupt it if it runs or waits."""
+        if isinstance(item, Gate):
+            if item.task is not None:
+                item.task.cancel()
+            return
+        if item in self.held:
+            self.held.remove(item)
+            self._finish(item, "cancelled")
+        elif item in self.live:
+            if item.state in ("new", "queued"):
+                self.session.withdraw(item.current)
+                return  # its op_done("interrupted") ends it
             from ..agent.messages import Interrupt
 
-            self.session.submit(Interrupt())
+            # A paused turn ends with the interrupt's own op_done; a running
+            # one with its operation's op_done ("interrupted").
+            self._send(item, Interrupt(), current=item.state == "paused")
+        self._update_idle()
 
     def stop_all(self) -> int:
-        """Drop every queued job and interrupt the active one; returns how many were affected."""
-        count = 0
-        while self.queue:
-            self._finish(self.queue.popleft(), "cancelled")
-            count += 1
-        if self.active is not None:
-            self.stop(self.active)
-            count += 1
+        """Drop every queued request and interrupt the rest; returns how many were affected."""
+        items: list[Request | Gate] = [*self.held, *self.live]
+        if self.gate is not None:
+            items.append(self.gate)
+        for item in items:
+            self.stop(item)
         self._update_idle()
-        return count
+        return len(items)
 
     def fail_queued(self, message: str) -> None:
-        """End every queued job with `message` shown as its error."""
-        while self.queue:
-            job = self.queue.popleft()
-            job.sink.started()
-            job.sink.event(_error(message))
-            self._finish(job, "error")
+        """End every request held behind the gate with `message` shown as its error."""
+        while self.held:
+            request = self.held.popleft()
+            request.sink.started()
+            request.sink.event(_error(message))
+            self._finish(request, "error")
         self._update_idle()
 
     def close(self) -> None:
@@ -182,127 +201,153 @@ class Conductor:
 
     # --------------------------------------------------------------- internals
 
-    def _start(self, job: Job) -> None:
-        self.active = job
-        job.state = "active"
-        try:
-            if job.model and job.model != self.session.config.model_name:
-                self.session.update_config(model_name=job.model)
-            if job.yolo and not self.session.policy.yolo:
-                self.session.update_config(yolo_mode=True)
-                job.restore_yolo = True
-        except Exception as exc:  # ConfigError: validated in the cell already; be safe
-            job.sink.started()
-            job.sink.event(_error(str(exc)))
-            self._finish(job, "error")
-            self._next()
-            return
-        job.sink.started()
-        if job.run is not None:
-            job.task = asyncio.ensure_future(self._run_task(job))
-            return
-        self.session.submit(job.op)
+    def _submit(self, request: Request) -> None:
+        if request.kind in ("turn", "undo"):
+            # New input abandons a turn waiting for approval (the session closes
+            # its calls; those notices belong to the old turn and are dropped).
+            for other in [r for r in self.live if r.state == "paused"]:
+                self._finish(other, "abandoned")
+        if self.session.busy:
+            request.state = "queued"
+            request.sink.queued()
+        self.live.append(request)
+        self._send(request, self._operation(request), current=True)
+        self._update_idle()
 
-    async def _run_task(self, job: Job) -> None:
+    def _operation(self, request: Request) -> Any:
+        op = request.op
+        if request.kind == "turn" and (request.model or request.yolo):
+            overrides: dict[str, Any] = {"model": request.model}
+            if request.yolo:
+                overrides["yolo"] = True
+            op = op.model_copy(update=overrides)
+            request.op = op
+        return op
+
+    def _send(self, request: Request, op: Any, *, current: bool) -> None:
+        request.op_ids.add(op.id)
+        self.routes[op.id] = request
+        if current:
+            request.current = op.id
+        self.session.submit(op)
+
+    def _open_gate(self, gate: Gate) -> None:
+        self.gate = gate
+        gate.state = "active"
+        gate.sink.started()
+        gate.task = asyncio.ensure_future(self._run_gate(gate))
+        self._update_idle()
+
+    async def _run_gate(self, gate: Gate) -> None:
         try:
-            outcome = await job.run(job) or "done"
+            outcome = await gate.run(gate) or "done"
         except asyncio.CancelledError:
             outcome = "interrupted"
         except Exception as exc:  # our bug: show it, keep the conductor going
-            log.exception("a %s job failed", job.kind)
-            job.sink.event(_error(f"Internal error: {type(exc).__name__}: {exc}"))
+            log.exception("seeding the session failed")
+            gate.sink.event(_error(f"Internal error: {type(exc).__name__}: {exc}"))
             outcome = "error"
-        job.task = None
-        if self.active is job:
-            self.active = None
-        self._finish(job, outcome)
-        self._next()
-
-    def _next(self) -> None:
-        if self.active is None and self.queue:
-            self._start(self.queue.popleft())
+        gate.task = None
+        gate.state = "done"
+        self.gate = None
+        try:
+            gate.sink.finished(outcome)
+        except Exception:
+            log.exception("a view failed to finish")
+        while self.held and not self.closed and self.gate is None:
+            self._submit(self.held.popleft())
         self._update_idle()
 
     def _update_idle(self) -> None:
         # A paused turn counts as idle: nothing moves until the user clicks.
-        if self.active is None and not self.queue or self.paused:
-            self._idle.set()
-        else:
+        working = self.gate is not None or self.held or any(r.state != "paused" for r in self.live)
+        if working:
             self._idle.clear()
+        else:
+            self._idle.set()
 
-    def _abandon(self, job: Job) -> None:
-        """New input while `job` waits for approval: its pending calls will not run."""
-        self._ignored |= job.call_ids
-        self.active = None
-        self._finish(job, "abandoned")
-
-    def _finish(self, job: Job, outcome: str) -> None:
-        job.state = "done"
-        if job.restore_yolo:
-            job.restore_yolo = False
-            if self.session.policy.yolo:
-                self.session.update_config(yolo_mode=False)
+    def _finish(self, request: Request, outcome: str) -> None:
+        request.state = "done"
+        if request in self.live:
+            self.live.remove(request)
+        for op_id in request.op_ids:
+            if self.routes.get(op_id) is request:
+                del self.routes[op_id]
         try:
-            job.sink.finished(outcome)
+            request.sink.finished(outcome)
         except Exception:
             log.exception("a view failed to finish")
-        if self.on_turn_end is not None and job.kind == "turn":
+        if self.on_turn_end is not None and request.kind == "turn" and outcome != "cancelled":
             try:
                 self.on_turn_end(self.session)
             except Exception:
                 log.exception("the end-of-turn hook failed")
+        self._update_idle()
 
     def _on_event(self, event: Any) -> None:
-        call_id = getattr(event, "tool_call_id", None)
-        if call_id and call_id in self._ignored:
-            return  # the 'abandoned' notices of a turn that already ended
-        job = self.active
-        if job is None:
-            if event.type == "shutdown":
-                self._shutdown()
+        if event.type == "shutdown":
+            self._shutdown()
             return
-        if call_id:
-            job.call_ids.add(call_id)
-        if event.type == "approval_required":
-            for pending in event.tools:
-                job.call_ids.add(pending.tool_call_id)
+        if not event.op_id and self.gate is not None:
+            # emitted outside any operation while the gate runs (its own events,
+            # e.g. session_expired): the gate's view shows them
+            try:
+                self.gate.sink.event(event)
+            except Exception:
+                log.exception("a view failed on %s", event.type)
+            return
+        request = self.routes.get(event.op_id)
+        if request is None:
+            return  # another operation's (e.g. an abandoned turn's late notices)
+        if event.type == "op_started":
+            if event.op_id == request.current and request.state in ("new", "queued"):
+                request.state = "active"
+                request.sink.started()
+            return
+        if event.type == "op_queued":
+            return
+        if event.type == "op_done":
+            if event.op_id == request.current:
+                self._op_done(request, event.outcome)
+            return
         try:
-            job.sink.event(event)
+            request.sink.event(event)
         except Exception:
             log.exception("a view failed on %s", event.type)
-        outcome = TERMINAL[job.kind].get(event.type)
-        if outcome is not None:
-            self.active = None
-            self._finish(job, outcome)
-            if event.type == "shutdown":
-                self._shutdown()
-            self._next()
-        elif event.type == "approval_required" and job.kind == "turn":
-            job.state = "paused"
-            if job.auto_reject is not None:
-                self._auto_reject(job, event)
-            else:
-                self._update_idle()
 
-    def _auto_reject(self, job: Job, event: Any) -> None:
+    def _op_done(self, request: Request, outcome: str) -> None:
+        if outcome == "paused":
+            request.state = "paused"
+            self._update_idle()
+            if request.auto_reject is not None:
+                self._auto_reject(request)
+            return
+        if outcome == "refused":
+            outcome = "error"
+        self._finish(request, outcome)
+
+    def _auto_reject(self, request: Request) -> None:
         from ..agent.messages import ApprovalDecision
 
         self.decide(
-            job,
+            request,
             [
                 ApprovalDecision(
-                    tool_call_id=p.tool_call_id, approved=False, feedback=job.auto_reject
+                    tool_call_id=p.tool_call_id, approved=False, feedback=request.auto_reject
                 )
-                for p in event.tools
+                for p in self.session.pending
             ],
         )
 
     def _shutdown(self) -> None:
         self.closed = True
-        while self.queue:
-            job = self.queue.popleft()
-            job.sink.event(_error("The session shut down before this request started."))
-            self._finish(job, "error")
+        for request in [*self.held, *self.live]:
+            if request.state in ("new", "queued"):
+                request.sink.event(_error("The session shut down before this request started."))
+                self._finish(request, "error")
+            else:
+                self._finish(request, "interrupted")
+        self.held.clear()
         self._update_idle()
         self.close()
 
