@@ -6,6 +6,7 @@ from ..config import Config
 from .base import ToolSpec
 from .datasets import inspect_dataset_tool
 from .docs import docs_tool
+from .github import github_tools
 from .hub import hub_tools
 from .jobs import JobsSettings, jobs_tool
 from .local import local_tools
@@ -17,12 +18,13 @@ __all__ = ["default_router", "hf_tools"]
 
 
 def hf_tools(config: Config) -> list[ToolSpec]:
-    """The Hugging Face tools: Hub search and repos, datasets, papers, docs, Jobs."""
+    """The research and Hugging Face tools: Hub, datasets, papers, docs, GitHub, Jobs."""
     return [
         *hub_tools(),
         inspect_dataset_tool(),
         papers_tool(),
         docs_tool(),
+        *github_tools(),
         jobs_tool(
             confirm_cpu_jobs=config.confirm_cpu_jobs,
             jobs=JobsSettings(poll_interval_s=config.job_poll_interval_s),

@@ -36,6 +36,7 @@ def asks(spec: ToolSpec, args: dict[str, Any], **policy: Any) -> bool:
 
 
 R = "a/b"
+RESEARCH_PREFIXES = ("hf_", "github_", "web_", "fetch_", "research")
 JOB = {"image": "python:3.12", "command": ["python", "-c", "1"]}
 TABLE: list[tuple[str, dict[str, Any], bool, bool]] = [
     # read-only tools never ask
@@ -46,6 +47,9 @@ TABLE: list[tuple[str, dict[str, Any], bool, bool]] = [
     ("hf_papers", {"operation": "read", "paper_id": "2401.00001"}, False, False),
     ("hf_docs", {"operation": "search", "query": "x"}, False, False),
     ("hf_docs", {"operation": "fetch", "page": "hub/index"}, False, False),
+    ("github_find_examples", {"repo": "trl", "keyword": "sft"}, False, False),
+    ("github_list_repos", {"org": "huggingface"}, False, False),
+    ("github_read_file", {"repo": "trl", "path": "README.md"}, False, False),
     # repo files: upload and delete ask (yolo approves them)
     ("hf_repo_files", {"operation": "list", "repo_id": R}, False, False),
     ("hf_repo_files", {"operation": "read", "repo_id": R, "path": "x"}, False, False),
@@ -108,7 +112,7 @@ def test_every_hf_tool_and_operation_is_in_the_table() -> None:
     specs = tools()
     covered = {(t, a.get("operation")) for t, a, *_ in TABLE}
     for name, spec in specs.items():
-        if not name.startswith("hf_"):
+        if not name.startswith(RESEARCH_PREFIXES):
             continue
         ops = spec.parameters["properties"].get("operation", {}).get("enum", [None])
         for op in ops:
