@@ -13,6 +13,7 @@ from .local import local_tools
 from .papers import papers_tool
 from .plan import plan_tool
 from .router import ToolRouter
+from .web import WebSettings, fetch_url_tool, web_search_tool
 
 __all__ = ["default_router", "hf_tools"]
 
@@ -25,6 +26,8 @@ def hf_tools(config: Config) -> list[ToolSpec]:
         papers_tool(),
         docs_tool(),
         *github_tools(),
+        web_search_tool(),
+        fetch_url_tool(WebSettings(allow_private=config.fetch_allow_private_addresses)),
         jobs_tool(
             confirm_cpu_jobs=config.confirm_cpu_jobs,
             jobs=JobsSettings(poll_interval_s=config.job_poll_interval_s),

@@ -50,6 +50,10 @@ TABLE: list[tuple[str, dict[str, Any], bool, bool]] = [
     ("github_find_examples", {"repo": "trl", "keyword": "sft"}, False, False),
     ("github_list_repos", {"org": "huggingface"}, False, False),
     ("github_read_file", {"repo": "trl", "path": "README.md"}, False, False),
+    ("web_search", {"query": "x"}, False, False),
+    ("fetch_url", {"url": "https://example.com"}, False, False),
+    # a non-public address never asks: it is refused (see the test below)
+    ("fetch_url", {"url": "http://127.0.0.1:8888/api"}, False, False),
     # repo files: upload and delete ask (yolo approves them)
     ("hf_repo_files", {"operation": "list", "repo_id": R}, False, False),
     ("hf_repo_files", {"operation": "read", "repo_id": R, "path": "x"}, False, False),
@@ -177,3 +181,17 @@ def test_uploads_can_be_always_allowed_but_jobs_cannot() -> None:
     assert not asks(specs["hf_repo_files"], upload, always_allow={"hf_repo_files"})
     gpu = {"operation": "run", **JOB, "flavor": "t4-small"}
     assert asks(specs["hf_jobs"], gpu, always_allow={"hf_jobs"})  # costed calls keep asking
+
+
+async def test_fetch_url_to_a_non_public_address_is_refused_unless_configured() -> None:
+    from pathlib import Path
+
+    from ml_intern_jupyter.tools.base import ToolContext
+
+    ctx = ToolContext(session_id="s", tool_call_id="c", workdir=Path("."))
+    url = {"url": "http://127.0.0.1:9/"}  # the discard port: nothing is sent if refused
+    refused = await default_router(Config(model_name="vllm/x")).run("fetch_url", url, ctx)
+    assert not refused.success and "not a public address" in refused.output
+    allowed = default_router(Config(model_name="vllm/x", fetch_allow_private_addresses=True))
+    reached = await allowed.run("fetch_url", url, ctx)
+    assert "not a public address" not in reached.output  # it tried (and could not connect)
