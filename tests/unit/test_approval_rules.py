@@ -45,6 +45,20 @@ TABLE: list[tuple[str, dict[str, Any], bool, bool]] = [
     ("hf_papers", {"operation": "search", "query": "x"}, False, False),
     ("hf_papers", {"operation": "trending"}, False, False),
     ("hf_papers", {"operation": "read", "paper_id": "2401.00001"}, False, False),
+    *[
+        ("hf_papers", {"operation": op, "paper_id": "2401.00001"}, False, False)
+        for op in (
+            "paper_details",
+            "read_paper",
+            "citation_graph",
+            "recommend",
+            "find_datasets",
+            "find_models",
+            "find_collections",
+            "find_all_resources",
+        )
+    ],
+    ("hf_papers", {"operation": "snippet_search", "query": "lr"}, False, False),
     ("hf_docs", {"operation": "search", "query": "x"}, False, False),
     ("hf_docs", {"operation": "fetch", "page": "hub/index"}, False, False),
     ("github_find_examples", {"repo": "trl", "keyword": "sft"}, False, False),
