@@ -19,7 +19,7 @@ def test_system_prompt_carries_the_operating_rules():
     text = system_prompt(["python"], user="ada", today=dt.date(2026, 11, 22), workdir=Path("/w"))
     lowered = text.lower()
     # research first, with the tools that do it
-    for tool in ("citation_graph", "read_paper", "github_find_examples", "web_search", "research"):
+    for tool in ("citation_graph", "read_paper", "github_find_examples", "web_search"):
         assert tool in text, tool
     assert "fetch_url" in text and "curl" in text  # the web, not bash
     # jobs: timeouts, hardware, push to the Hub, prebuilt kernels
