@@ -63,6 +63,8 @@ class Config(BaseModel):
     llm_timeout_s: float = Field(600, gt=0)
     continuation_nudges: int = Field(2, ge=0)
     model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    # fetch_url may read loopback/private/link-local addresses (off: refused)
+    fetch_allow_private_addresses: bool = False
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with per-session overrides applied and validated."""

@@ -43,6 +43,27 @@ os.environ.setdefault("ML_INTERN_SHARE_TRACES", "false")
 # Importing litellm (anywhere, any test) must never try the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+
+# The research tools' services default to the real internet: point them at a
+# loopback port nothing listens on ("Cannot reach ..."), so a test that forgets
+# its fake fails fast instead of going out. Tests that need one set its URL.
+def _closed_loopback_url() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+for _var in (
+    "GITHUB_API_URL",
+    "ML_INTERN_SEARCH_URL",
+    "BRAVE_SEARCH_API_URL",
+    "SEMANTIC_SCHOLAR_API_URL",
+):
+    os.environ.setdefault(_var, _closed_loopback_url())
+os.environ.pop("BRAVE_SEARCH_API_KEY", None)
+
 FAKE_MODEL_ID = "vllm/test-model"
 
 

@@ -277,6 +277,7 @@ class FakeHub(LoopbackServer):
         self.papers: dict[str, dict[str, Any]] = {}
         self.daily: list[str] = []
         self.docs: dict[str, dict[str, Any]] = {}
+        self.collections: list[dict[str, Any]] = []  # each with "items": [{"id": ...}]
         self.faults: list[Fault] = []
         self.requests: list[HubRequest] = []
         self.errors: list[BaseException] = []
@@ -1140,6 +1141,22 @@ def r_paper_md(h: _Handler, req: HubRequest, m: re.Match[str]) -> Any:
     h.send_text(text, "text/markdown; charset=utf-8")
 
 
+def r_collections(h: _Handler, req: HubRequest, m: re.Match[str]) -> Any:
+    item = req.param("item") or ""
+    kind, _, item_id = item.partition("/")
+    found = [
+        c
+        for c in h.hub.collections
+        if not item
+        or any(
+            i.get("id") == item_id and i.get("type", "paper") + "s" == kind
+            for i in c.get("items", [])
+        )
+    ]
+    limit = req.param("limit")
+    return found[: int(limit)] if limit else found
+
+
 def r_doc_search(h: _Handler, req: HubRequest, m: re.Match[str]) -> Any:
     words = [w for w in (req.param("q") or "").lower().split() if len(w) >= 3]
     product = req.param("product")
@@ -1199,6 +1216,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
         ("GET", r"^/api/daily_papers$", r_daily),
         ("GET", r"^/api/papers/([^/]+)$", r_paper),
         ("GET", r"^/papers/([^/]+)\.md$", r_paper_md),
+        ("GET", r"^/api/collections$", r_collections),
         ("GET", r"^/api/docs/search$", r_doc_search),
         ("GET", r"^/docs/(.+)$", r_doc),
         ("GET", r"^/splits$", r_splits),

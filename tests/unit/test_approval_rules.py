@@ -36,6 +36,7 @@ def asks(spec: ToolSpec, args: dict[str, Any], **policy: Any) -> bool:
 
 
 R = "a/b"
+RESEARCH_PREFIXES = ("hf_", "github_", "web_", "fetch_", "research")
 JOB = {"image": "python:3.12", "command": ["python", "-c", "1"]}
 TABLE: list[tuple[str, dict[str, Any], bool, bool]] = [
     # read-only tools never ask
@@ -44,8 +45,29 @@ TABLE: list[tuple[str, dict[str, Any], bool, bool]] = [
     ("hf_papers", {"operation": "search", "query": "x"}, False, False),
     ("hf_papers", {"operation": "trending"}, False, False),
     ("hf_papers", {"operation": "read", "paper_id": "2401.00001"}, False, False),
+    *[
+        ("hf_papers", {"operation": op, "paper_id": "2401.00001"}, False, False)
+        for op in (
+            "paper_details",
+            "read_paper",
+            "citation_graph",
+            "recommend",
+            "find_datasets",
+            "find_models",
+            "find_collections",
+            "find_all_resources",
+        )
+    ],
+    ("hf_papers", {"operation": "snippet_search", "query": "lr"}, False, False),
     ("hf_docs", {"operation": "search", "query": "x"}, False, False),
     ("hf_docs", {"operation": "fetch", "page": "hub/index"}, False, False),
+    ("github_find_examples", {"repo": "trl", "keyword": "sft"}, False, False),
+    ("github_list_repos", {"org": "huggingface"}, False, False),
+    ("github_read_file", {"repo": "trl", "path": "README.md"}, False, False),
+    ("web_search", {"query": "x"}, False, False),
+    ("fetch_url", {"url": "https://example.com"}, False, False),
+    # a non-public address never asks: it is refused (see the test below)
+    ("fetch_url", {"url": "http://127.0.0.1:8888/api"}, False, False),
     # repo files: upload and delete ask (yolo approves them)
     ("hf_repo_files", {"operation": "list", "repo_id": R}, False, False),
     ("hf_repo_files", {"operation": "read", "repo_id": R, "path": "x"}, False, False),
@@ -108,7 +130,7 @@ def test_every_hf_tool_and_operation_is_in_the_table() -> None:
     specs = tools()
     covered = {(t, a.get("operation")) for t, a, *_ in TABLE}
     for name, spec in specs.items():
-        if not name.startswith("hf_"):
+        if not name.startswith(RESEARCH_PREFIXES):
             continue
         ops = spec.parameters["properties"].get("operation", {}).get("enum", [None])
         for op in ops:
@@ -173,3 +195,17 @@ def test_uploads_can_be_always_allowed_but_jobs_cannot() -> None:
     assert not asks(specs["hf_repo_files"], upload, always_allow={"hf_repo_files"})
     gpu = {"operation": "run", **JOB, "flavor": "t4-small"}
     assert asks(specs["hf_jobs"], gpu, always_allow={"hf_jobs"})  # costed calls keep asking
+
+
+async def test_fetch_url_to_a_non_public_address_is_refused_unless_configured() -> None:
+    from pathlib import Path
+
+    from ml_intern_jupyter.tools.base import ToolContext
+
+    ctx = ToolContext(session_id="s", tool_call_id="c", workdir=Path("."))
+    url = {"url": "http://127.0.0.1:9/"}  # the discard port: nothing is sent if refused
+    refused = await default_router(Config(model_name="vllm/x")).run("fetch_url", url, ctx)
+    assert not refused.success and "not a public address" in refused.output
+    allowed = default_router(Config(model_name="vllm/x", fetch_allow_private_addresses=True))
+    reached = await allowed.run("fetch_url", url, ctx)
+    assert "not a public address" not in reached.output  # it tried (and could not connect)
