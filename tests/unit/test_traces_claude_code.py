@@ -2,7 +2,8 @@
 
 The expected lines below are written out by hand. Uuids come from `U`, an
 independent implementation of the documented layout (sha1 of
-"<session>::<role>::<index>", printed 8-4-4-4-12), not from the code under test.
+"<session>::<role>::<index>" as a version-5 UUID, by the stdlib's `uuid`), not
+from the code under test.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ml_intern_jupyter._version import __version__
 from ml_intern_jupyter.traces import redact
 from ml_intern_jupyter.traces.claude_code import (
     TraceBuilder,
@@ -34,8 +36,26 @@ R = "[REDACTED]"
 
 
 def U(role: str, index: int, session: str = SID) -> str:
-    digest = hashlib.sha1(f"{session}::{role}::{index}".encode()).hexdigest()
-    return str(uuidlib.UUID(hex=digest[:32]))
+    digest = hashlib.sha1(f"{session}::{role}::{index}".encode()).digest()
+    return str(uuidlib.UUID(bytes=digest[:16], version=5))
+
+
+SESSION_UUID = str(
+    uuidlib.UUID(bytes=hashlib.sha1(f"ml-intern-session::{SID}".encode()).digest()[:16], version=5)
+)
+# The fields every line carries besides its uuid, parent, timestamp and type.
+BASE = {
+    "isSidechain": False,
+    "userType": "external",
+    "cwd": "",
+    "sessionId": SESSION_UUID,
+    "version": __version__,
+}
+
+
+def MSG(line_uuid: str) -> dict[str, str]:
+    """The `id` and `type` of an assistant line's message."""
+    return {"id": "msg_" + line_uuid.replace("-", ""), "type": "message"}
 
 
 def lines(messages: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
@@ -65,7 +85,7 @@ def test_plain_exchange() -> None:
         {
             "uuid": U("user", 1),
             "parentUuid": None,
-            "sessionId": SID,
+            **BASE,
             "timestamp": "2025-06-15T15:06:41.250Z",
             "type": "user",
             "message": {"role": "user", "content": "How many rows?"},
@@ -73,10 +93,11 @@ def test_plain_exchange() -> None:
         {
             "uuid": U("assistant", 2),
             "parentUuid": U("user", 1),
-            "sessionId": SID,
+            **BASE,
             "timestamp": "2025-06-15T15:06:42.500Z",
             "type": "assistant",
             "message": {
+                **MSG(U("assistant", 2)),
                 "role": "assistant",
                 "model": MODEL,
                 "content": [{"type": "text", "text": "25,000."}],
@@ -91,13 +112,16 @@ def test_jsonl_is_compact_one_object_per_line() -> None:
         {"role": "assistant", "content": "hello", "_ts": START},
     ]
     u0, a1 = U("user", 0), U("assistant", 1)
+    common = (
+        f'"isSidechain":false,"userType":"external","cwd":"","sessionId":"{SESSION_UUID}",'
+        f'"version":"{__version__}","timestamp":"{START_ISO}"'
+    )
     assert jsonl(history) == (
-        f'{{"uuid":"{u0}","parentUuid":null,"sessionId":"{SID}",'
-        f'"timestamp":"{START_ISO}","type":"user",'
+        f'{{"uuid":"{u0}","parentUuid":null,{common},"type":"user",'
         '"message":{"role":"user","content":"hi"}}\n'
-        f'{{"uuid":"{a1}","parentUuid":"{u0}","sessionId":"{SID}",'
-        f'"timestamp":"{START_ISO}","type":"assistant",'
-        f'"message":{{"role":"assistant","model":"{MODEL}",'
+        f'{{"uuid":"{a1}","parentUuid":"{u0}",{common},"type":"assistant",'
+        f'"message":{{"id":"msg_{a1.replace("-", "")}","type":"message",'
+        f'"role":"assistant","model":"{MODEL}",'
         '"content":[{"type":"text","text":"hello"}]}}\n'
     )
 
@@ -128,6 +152,7 @@ def test_tool_calls_and_results() -> None:
     assert [line["message"] for line in out] == [
         {"role": "user", "content": "Look at df"},
         {
+            **MSG(U("assistant", 1)),
             "role": "assistant",
             "model": MODEL,
             "content": [
@@ -242,8 +267,19 @@ def test_multi_block_content() -> None:
         {"role": "user", "content": [{"type": "mystery", "blob": 1}, "plain string part"]},
     ]
     assert [line["message"] for line in lines(history)] == [
-        {"role": "user", "content": "What is in this plot?\n[image]\nBe brief."},
         {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in this plot?"},
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"},
+                },
+                {"type": "text", "text": "Be brief."},
+            ],
+        },
+        {
+            **MSG(U("assistant", 1)),
             "role": "assistant",
             "model": MODEL,
             "content": [
@@ -258,7 +294,7 @@ def test_multi_block_content() -> None:
                 {
                     "type": "tool_result",
                     "tool_use_id": "call_9",
-                    "content": "saved plot.png\n[image]",
+                    "content": "saved plot.png\n[image not included in the trace: no inline image data]",
                 }
             ],
         },
@@ -296,9 +332,10 @@ def test_system_notes_are_kept_as_user_turns() -> None:
     assert first == {
         "uuid": U("user", 1),
         "parentUuid": None,
-        "sessionId": SID,
+        **BASE,
         "timestamp": "2025-06-15T15:06:45.000Z",
         "type": "user",
+        "isMeta": True,  # the agent's note, not the user's prompt
         "message": {"role": "user", "content": note},
     }
 
@@ -378,8 +415,14 @@ def test_unusable_session_start_is_an_error(bad_start: Any) -> None:
 def test_uuid_layout() -> None:
     value = trace_uuid("abc", "user", 3)
     digest = hashlib.sha1(b"abc::user::3").hexdigest()
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value)
-    assert value.replace("-", "") == digest[:32]
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", value
+    )
+    parsed = uuidlib.UUID(value)
+    assert parsed.version == 5 and parsed.variant == uuidlib.RFC_4122
+    # Apart from the version and variant bits, the digest's first 128 bits.
+    hexed = value.replace("-", "")
+    assert hexed[:12] + hexed[13:16] + hexed[17:] == digest[:12] + digest[13:16] + digest[17:32]
     assert value == U("user", 3, session="abc")
 
 
@@ -619,7 +662,8 @@ def test_any_history_gives_valid_chained_jsonl(
             assert line["parentUuid"] in seen
         assert line["uuid"] not in seen
         seen.add(line["uuid"])
-        assert line["sessionId"] == session_id
+        assert uuidlib.UUID(line["sessionId"]).version in (4, 5)
+        assert uuidlib.UUID(line["uuid"]).version == 5
         assert line["type"] in ("user", "assistant")
     assert (
         to_claude_code_jsonl(history, session_id=session_id, model=MODEL, session_start=START)
