@@ -767,3 +767,68 @@ _PIECES = st.one_of(
 def test_shortcuts_scrub_exactly_like_every_pattern(pieces: list[str]) -> None:
     text = "".join(pieces)
     assert redact.scrub_text(text) == _every_pattern(text)
+
+
+# ------------------------------------------------- the scan that skips scrubbing
+
+_secretish = st.sampled_from(
+    [
+        "HF_TOKEN=hf_" + "a" * 34,
+        'password = "hunter22"',
+        "api_key: 'abc123'",
+        "AWS_ACCESS_KEY_ID=AKIA" + "B" * 16,
+        "Bearer " + "x" * 24,
+        "ghp_" + "c" * 30,
+        "sk-" + "d" * 44,
+        "ſecret = 'v'",  # long s: IGNORECASE reads it as "secret"
+        "TO\u212aEN='v'",  # Kelvin sign
+        "tokenizer.pad_token = tokenizer.eos_token",
+        "\ud800 lone surrogate, token='v'",
+        "plain words",
+    ]
+)
+_dirty_text = st.lists(st.one_of(_secretish, st.text(max_size=12)), max_size=4).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    texts=st.lists(_dirty_text, min_size=1, max_size=6),
+    keys=st.lists(st.sampled_from(["code", "HF_TOKEN", "secret", "x"]), max_size=3),
+)
+def test_the_scan_gives_what_scrubbing_every_string_gives(
+    texts: list[str], keys: list[str]
+) -> None:
+    history: list[dict[str, Any]] = []
+    for i, text in enumerate(texts):
+        kind = i % 3
+        if kind == 0:
+            history.append({"role": "user", "content": text})
+        elif kind == 1:
+            args = json.dumps({k: text for k in keys} or {"code": text})
+            history.append(
+                {"role": "assistant", "content": text, "tool_calls": [call(f"c{i}", "t", args)]}
+            )
+        else:
+            history.append({"role": "tool", "tool_call_id": f"c{i}", "content": text})
+    # `to_claude_code_lines` scrubs every string; the JSONL path scrubs only the
+    # lines the scan picks.
+    assert [json.loads(row) for row in jsonl(history).splitlines()] == json.loads(
+        json.dumps(lines(history))
+    )
+
+
+def test_every_character_that_folds_to_ascii_is_one_the_scan_looks_for() -> None:
+    from ml_intern_jupyter.traces.claude_code import _LITERALS
+
+    scanned = {lit.decode() for lit in _LITERALS if not lit.isascii()}
+    ascii_letter = re.compile("[a-z]", re.IGNORECASE)
+    folding = set()
+    for code in range(0x80, 0x110000):
+        c = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        if any(ch.isascii() and ch.isalpha() for ch in c.lower()):
+            folding.add(c)
+        elif ascii_letter.fullmatch(c):
+            folding.add(c)
+    assert folding <= scanned, sorted(folding - scanned)
