@@ -516,8 +516,8 @@ def _image(part: dict[str, Any], s: Any) -> dict[str, Any] | None:
         return _note("[image not included in the trace: no inline image data]")
     if len(data) > IMAGE_MAX_CHARS:
         return _note(
-            f"[image not included in the trace: {len(data) * 3 // 4 / 1e6:.1f} MB, "
-            f"over the {IMAGE_MAX_CHARS * 3 // 4 / 1e6:.1f} MB limit]"
+            f"[image not included in the trace: {len(data) * 3 // 4:,} bytes, "
+            f"over the {IMAGE_MAX_CHARS * 3 // 4:,}-byte limit]"
         )
     if _BASE64.fullmatch(data) is None or len(data) % 4:
         return _note("[image not included in the trace: its data is not valid base64]")

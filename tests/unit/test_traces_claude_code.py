@@ -832,3 +832,57 @@ def test_every_character_that_folds_to_ascii_is_one_the_scan_looks_for() -> None
         elif ascii_letter.fullmatch(c):
             folding.add(c)
     assert folding <= scanned, sorted(folding - scanned)
+
+
+def test_outcome_usage_and_stop_reason_only_where_recorded() -> None:
+    history = [
+        {"role": "assistant", "content": "a", "tool_calls": [call("c1", "t", "{}")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "old row: outcome unknown"},
+        {
+            "role": "assistant",
+            "content": "b",
+            "_usage": {"input_tokens": 10, "output_tokens": 2},
+            "_finish_reason": "length",
+        },
+        {"role": "tool", "tool_call_id": "c2", "content": "boom", "_success": False},
+        {"role": "tool", "tool_call_id": "c3", "content": "fine", "_success": True},
+    ]
+    out = [line["message"] for line in lines(history)]
+    assert "usage" not in out[0] and "stop_reason" not in out[0]
+    assert "is_error" not in out[1]["content"][0]
+    assert out[2]["usage"] == {"input_tokens": 10, "output_tokens": 2}
+    assert out[2]["stop_reason"] == "max_tokens"
+    assert out[3]["content"][0]["is_error"] is True
+    assert out[4]["content"][0]["is_error"] is False
+
+
+def test_images_too_large_linked_or_secret_become_visible_notes() -> None:
+    from ml_intern_jupyter.traces.claude_code import IMAGE_MAX_CHARS
+
+    big = "A" * (IMAGE_MAX_CHARS + 4)
+    parts = [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{big}"}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/x.png"}},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,not base64!"}},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "QUFB"}},
+    ]
+    content = lines([{"role": "user", "content": parts}])[0]["message"]["content"]
+    texts = [b["text"] for b in content if b["type"] == "text"]
+    assert len(texts) == 3  # one visible note per image left out
+    assert "1,500,003 bytes, over the 1,500,000-byte limit" in texts[0]
+    assert "link" in texts[1] and "not valid base64" in texts[2]
+    assert content[-1] == parts[-1]
+    assert big not in jsonl([{"role": "user", "content": parts}])
+
+
+def test_history_records_outcome_and_usage() -> None:
+    from ml_intern_jupyter.agent.context import History
+
+    h = History("p")
+    h.add_assistant("x", usage=(7, 3), finish_reason="stop")
+    h.add_tool_result("c", "t", "out", success=False)
+    h.add_tool_result("d", "t", "out")
+    assert h.messages[1]["_usage"] == {"input_tokens": 7, "output_tokens": 3}
+    assert h.messages[1]["_finish_reason"] == "stop"
+    assert h.messages[2]["_success"] is False and "_success" not in h.messages[3]
+    assert all(not k.startswith("_") for m in h.for_llm() for k in m)
