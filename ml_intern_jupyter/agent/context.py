@@ -1,7 +1,11 @@
 """Conversation history: messages, token estimates, compaction, undo.
 
 Messages are plain OpenAI-format dicts. Each entry also carries the time it
-was appended (`_ts`); `for_llm()` strips private keys. `generation` counts
+was appended (`_ts`); assistant messages the tokens of the model call that
+produced them (`_usage`: `input_tokens`, `output_tokens`) and why it stopped
+(`_finish_reason`), tool results whether the call succeeded (`_success`),
+where known. `for_llm()` strips private keys; a message without one of them
+(an older saved session) reads as "unknown". `generation` counts
 rewrites (compaction, undo, new) so a persistent store can record a new
 history generation instead of rewriting old rows.
 """
@@ -74,7 +78,15 @@ class History:
     def add_user(self, text: str) -> None:
         self.append({"role": "user", "content": text})
 
-    def add_assistant(self, content: str, tool_calls: list[dict[str, str]] | None = None) -> None:
+    def add_assistant(
+        self,
+        content: str,
+        tool_calls: list[dict[str, str]] | None = None,
+        *,
+        usage: tuple[int, int] | None = None,
+        finish_reason: str | None = None,
+    ) -> None:
+        """`usage` is (input tokens, output tokens) of the call that produced it."""
         msg: dict[str, Any] = {"role": "assistant", "content": content or None}
         if tool_calls:
             msg["tool_calls"] = [
@@ -85,12 +97,24 @@ class History:
                 }
                 for c in tool_calls
             ]
+        if usage is not None:
+            msg["_usage"] = {"input_tokens": int(usage[0]), "output_tokens": int(usage[1])}
+        if finish_reason:
+            msg["_finish_reason"] = str(finish_reason)
         self.append(msg)
 
-    def add_tool_result(self, tool_call_id: str, name: str, content: str) -> None:
-        self.append(
-            {"role": "tool", "tool_call_id": tool_call_id, "name": name, "content": content}
-        )
+    def add_tool_result(
+        self, tool_call_id: str, name: str, content: str, *, success: bool | None = None
+    ) -> None:
+        msg: dict[str, Any] = {
+            "role": "tool",
+            "tool_call_id": tool_call_id,
+            "name": name,
+            "content": content,
+        }
+        if success is not None:
+            msg["_success"] = bool(success)
+        self.append(msg)
 
     def for_llm(self) -> list[dict[str, Any]]:
         return [{k: v for k, v in m.items() if not k.startswith("_")} for m in self.messages]
@@ -133,6 +157,7 @@ class History:
                             "name": call["function"]["name"],
                             "content": text,
                             "_ts": time.time(),
+                            "_success": False,
                         },
                     )
                 patched += len(missing)

@@ -47,6 +47,16 @@ COMPACT_SYSTEM = (
 )
 
 
+def _call_facts(response: LLMResponse) -> dict[str, Any]:
+    """What the history keeps about the model call behind an assistant message."""
+    return {
+        "usage": (
+            (response.prompt_tokens, response.completion_tokens) if response.usage_known else None
+        ),
+        "finish_reason": response.finish_reason,
+    }
+
+
 def _strip_controls(text: str) -> str:
     return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable())
 
@@ -125,7 +135,7 @@ class TurnRunner:
             for call in pending:
                 if call.tool_call_id in rejected:
                     text = rejected[call.tool_call_id]
-                    s.history.add_tool_result(call.tool_call_id, call.tool, text)
+                    s.history.add_tool_result(call.tool_call_id, call.tool, text, success=False)
                     s.emit(
                         ev.ToolOutput(
                             tool=call.tool,
@@ -183,7 +193,7 @@ class TurnRunner:
                 return  # error already reported
             calls = response.tool_calls
             if response.finish_reason == "length" and calls:
-                s.history.add_assistant(response.content)
+                s.history.add_assistant(response.content, **_call_facts(response))
                 if response.content:
                     s.emit(ev.AssistantMessage(content=response.content))
                 s.history.add_user(LENGTH_NOTE)
@@ -199,7 +209,7 @@ class TurnRunner:
                     )
                     s.state = "idle"
                     return
-                s.history.add_assistant(response.content)
+                s.history.add_assistant(response.content, **_call_facts(response))
                 s.emit(ev.AssistantMessage(content=response.content))
                 todo = unfinished(s.plan)
                 if todo and nudges < cfg.continuation_nudges:
@@ -291,7 +301,7 @@ class TurnRunner:
     async def _handle_calls(self, response: LLMResponse) -> bool:
         """Run auto calls, queue the rest for approval. True when paused."""
         s = self.s
-        s.history.add_assistant(response.content, response.tool_calls)
+        s.history.add_assistant(response.content, response.tool_calls, **_call_facts(response))
         if response.content:
             s.emit(ev.AssistantMessage(content=response.content))
         from .session import PendingCall
@@ -371,7 +381,7 @@ class TurnRunner:
 
     def _record_result(self, cid: str, name: str, result: ToolResult) -> None:
         self.finished.pop(cid, None)
-        self.s.history.add_tool_result(cid, name, result.output)
+        self.s.history.add_tool_result(cid, name, result.output, success=result.success)
         self.s.emit(
             ev.ToolOutput(
                 tool=name,
@@ -388,7 +398,7 @@ class TurnRunner:
     def _close_pending(self, text: str, state: str) -> None:
         s = self.s
         for call in s.pending:
-            s.history.add_tool_result(call.tool_call_id, call.tool, text)
+            s.history.add_tool_result(call.tool_call_id, call.tool, text, success=False)
             self._state(call.tool_call_id, call.tool, state)
             s.emit(
                 ev.ToolOutput(

@@ -91,7 +91,8 @@ class KernelStore:
             return None
         from ..agent.persistence import Recorder
 
-        return Recorder(store, notebook=notebook, metadata={"name": name})
+        # The working directory goes into the trace (`cwd`, as Claude Code records it).
+        return Recorder(store, notebook=notebook, metadata={"name": name, "cwd": os.getcwd()})
 
     def _on_switch(self, exc: Exception) -> None:
         self.switched = f"The Jupyter server's session store went away ({exc}); saving locally."

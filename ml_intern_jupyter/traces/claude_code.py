@@ -1,56 +1,174 @@
 """Session history -> Claude Code JSONL, the format the HF Agent Trace Viewer reads.
 
-One line per non-system message, chained by `parentUuid`. Every string that
-ends up in a line goes through `redact.scrub_text` / `redact.scrub` first; the
-input is never mutated, and the output is a pure function of the arguments
-(same history, same bytes).
+One line per non-system message, chained by `parentUuid`, with the fields
+Claude Code's own transcripts carry, so the tools people use to read them
+(the Hub's trace viewer, `claude-code-log`, `claude-code-transcripts`) show
+everything. Every string that ends up in a line is scrubbed of secrets
+(`redact.scrub_text` / `redact.scrub`); the input is never mutated, and the
+output is a pure function of the arguments (same history, same bytes).
 
-Line shapes; all lines also carry `uuid`, `parentUuid`, `sessionId`, `timestamp`:
+Every line carries `uuid`, `parentUuid`, `isSidechain` (false), `userType`
+("external"), `cwd`, `sessionId` (a UUID), `version`, `timestamp`, `type`:
 
 * user:        {"type": "user", "message": {"role": "user", "content": "<text>"}}
-* assistant:   {"type": "assistant", "message": {"role": "assistant", "model": ...,
+               (content is a list of text and image blocks when it has images);
+               the agent's own notes (`[SYSTEM: ...]`) also carry "isMeta": true
+* assistant:   {"type": "assistant", "message": {"id": "msg_...", "type": "message",
+                "role": "assistant", "model": ...,
                 "content": [{"type": "text", "text": ...},
-                            {"type": "tool_use", "id": ..., "name": ..., "input": {...}}]}}
+                            {"type": "tool_use", "id": ..., "name": ..., "input": {...}}],
+                "stop_reason": ..., "usage": {"input_tokens": ..., "output_tokens": ...}}}
+               (`stop_reason` and `usage` only where the history recorded them)
 * tool result: {"type": "user", "message": {"role": "user", "content":
-                [{"type": "tool_result", "tool_use_id": ..., "content": "<text>"}]}}
+                [{"type": "tool_result", "tool_use_id": ..., "content": "<text>",
+                  "is_error": <bool, where the history recorded the outcome>}]}}
+
+Speed: a line is first built without scrubbing and encoded (orjson); one
+multi-literal scan (Aho-Corasick) over all the encoded lines then finds the
+few lines that contain anything a secret pattern could start from, and only
+those are built again with every string scrubbed. A string without any of
+those literals is left as it is by the scrubber, and JSON encoding never
+splits or escapes the characters of a literal, so this gives the same bytes
+as scrubbing every string (a test holds the two to each other).
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import functools
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
+import ahocorasick_rs
+import orjson
+
+from ml_intern_jupyter._version import __version__
+from ml_intern_jupyter.agent.context import SYSTEM_PREFIX
 from ml_intern_jupyter.traces.redact import scrub, scrub_text
 
-__all__ = ["TraceBuilder", "to_claude_code_jsonl", "to_claude_code_lines", "trace_uuid"]
+__all__ = [
+    "IMAGE_MAX_CHARS",
+    "TraceBuilder",
+    "session_uuid",
+    "to_claude_code_jsonl",
+    "to_claude_code_lines",
+    "trace_cwd",
+    "trace_uuid",
+]
 
-# Placeholders for the non-text parts of multi-part (OpenAI) content.
+# Base64 characters kept per image; larger images are replaced by a note.
+IMAGE_MAX_CHARS = 2_000_000
+
+# Placeholders for the non-text, non-image parts of multi-part (OpenAI) content.
 _PART_PLACEHOLDERS = {
-    "image_url": "[image]",
-    "image": "[image]",
-    "input_image": "[image]",
     "input_audio": "[audio]",
     "audio": "[audio]",
     "file": "[file]",
     "input_file": "[file]",
 }
 _OTHER_PART = "[attachment]"
+_ROLES = frozenset({"user", "tool", "assistant"})
 _TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+_IMAGE_PARTS = frozenset({"image_url", "image", "input_image"})
+_DATA_URL = re.compile(r"data:(image/[A-Za-z0-9.+-]{1,40});base64,", re.ASCII)
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}", re.ASCII)
+
+# OpenAI finish reasons -> Claude stop reasons; others are kept as they are.
+_STOP_REASONS = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "length": "max_tokens",
+    "content_filter": "refusal",
+}
 
 # Latest time that still has a 4-digit year: 9999-12-31T00:00:00Z.
 _MAX_TS = 253_402_214_400.0
 _EPOCH = datetime.datetime(1970, 1, 1)
 
-# ASCII output escapes lone surrogates and U+2028/U+2029, so every line is valid
-# UTF-8 and no reader splits a line in two; it is also the faster encoder here.
-# The lines are fresh trees, so the circular-reference check is skipped.
-_encode = json.JSONEncoder(
+# -- encoding
+
+# The stdlib encoder, for what orjson refuses (lone surrogates, integers
+# beyond 64 bits). ASCII output escapes lone surrogates, so the line is
+# valid UTF-8.
+_ascii_encode = json.JSONEncoder(
     ensure_ascii=True, separators=(",", ":"), allow_nan=False, check_circular=False
 ).encode
+# Characters `str.splitlines()` splits on that orjson writes as they are: as
+# `\\uXXXX` escapes (they only ever occur inside JSON strings), no reader can
+# split a line in two.
+_SPLITTERS = (
+    (b"\xc2\x85", b"\\u0085"),
+    (b"\xe2\x80\xa8", b"\\u2028"),
+    (b"\xe2\x80\xa9", b"\\u2029"),
+)
+
+
+def _dumps(line: dict[str, Any]) -> tuple[bytes, bool]:
+    """(compact JSON of `line` and a newline, whether orjson encoded it)."""
+    try:
+        out = orjson.dumps(line)
+    except (orjson.JSONEncodeError, TypeError):
+        return _ascii_encode(line).encode() + b"\n", False
+    for raw, escaped in _SPLITTERS:
+        if raw in out:
+            out = out.replace(raw, escaped)
+    return out + b"\n", True
+
+
+# -- the literals a secret pattern can start from (see `redact.scrub_text`)
+
+# Matched against the ASCII-lower-cased encoded lines. The assignment keywords
+# only count when a separator could follow them (`redact._SEPARATOR`; in JSON
+# a quote or a tab starts with a backslash). The non-ASCII characters are
+# those that `IGNORECASE` or `str.lower()` turn into an ASCII letter (İ, ı, ſ
+# and the Kelvin sign): with one of them a keyword may be spelled otherwise.
+_KEYWORDS = (b"token", b"secret", b"password", b"_key", b"key_id")
+_LITERALS = (
+    b"bearer",
+    b"hf_",
+    b"sk-",
+    b"ghp_",
+    b"gho_",
+    b"ghu_",
+    b"ghs_",
+    b"ghr_",
+    b"github_pat_",
+    b"akia",
+    b"asia",
+    "\u0130".encode(),
+    "\u0131".encode(),
+    "\u017f".encode(),
+    "\u212a".encode(),
+)
+_AFTER_KEYWORD = frozenset(b"'\"] \t=:\\")
+_SCANNER = ahocorasick_rs.BytesAhoCorasick([*_KEYWORDS, *_LITERALS])
+_N_KEYWORDS = len(_KEYWORDS)
+
+
+def _lines_to_scrub(encoded: list[bytes]) -> set[int]:
+    """Indexes of the encoded lines that contain a literal a secret pattern needs."""
+    blob = b"".join(encoded).lower()  # bytes.lower() changes ASCII letters only
+    hits = _SCANNER.find_matches_as_indexes(blob, overlapping=True)
+    if not hits:
+        return set()
+    ends, end = [], 0
+    for line in encoded:
+        end += len(line)
+        ends.append(end)
+    found: set[int] = set()
+    for pattern, start, stop in hits:
+        if pattern < _N_KEYWORDS and blob[stop] not in _AFTER_KEYWORD:
+            continue  # "tokenizer", "secretly": nothing can match here
+        found.add(bisect.bisect_right(ends, start))
+    return found
+
+
+# -- parsing tool arguments
 
 
 def _reject_constant(name: str) -> Any:
@@ -68,10 +186,38 @@ def _finite_float(text: str) -> float:
 _decode = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
 
 
+def _sha1_uuid(name: str) -> str:
+    """sha1(name) as a name-based (version 5, RFC 4122 variant) UUID."""
+    h = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+
+
 def trace_uuid(session_id: str, role: str, index: int) -> str:
-    """sha1("<session_id>::<role>::<index>") as 8-4-4-4-12 hex digits."""
-    h = hashlib.sha1(f"{session_id}::{role}::{index}".encode()).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+    """sha1("<session_id>::<role>::<index>") as a version-5 UUID (8-4-4-4-12 hex digits)."""
+    return _sha1_uuid(f"{session_id}::{role}::{index}")
+
+
+def session_uuid(session_id: str) -> str:
+    """The trace's `sessionId`: the session id if it is a UUID, else one derived from it."""
+    if _UUID.fullmatch(session_id):
+        return session_id.lower()
+    return _sha1_uuid(f"ml-intern-session::{session_id}")
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def trace_cwd(record: Any) -> str:
+    """The working directory a session recorded (`metadata["cwd"]`), else ""."""
+    cwd = (getattr(record, "metadata", None) or {}).get("cwd")
+    return cwd if isinstance(cwd, str) else ""
+
+
+def _keep(text: str) -> str:
+    return text
 
 
 class TraceBuilder:
@@ -85,127 +231,218 @@ class TraceBuilder:
     change (a compaction rewrote the history) start a new builder.
     """
 
-    def __init__(self, *, session_id: str, model: str, session_start: float) -> None:
+    def __init__(self, *, session_id: str, model: str, session_start: float, cwd: str = "") -> None:
         start = _valid_ts(session_start)
         if start is None:
             raise ValueError(f"session_start must be a unix time, got {session_start!r}")
+        if not isinstance(session_id, str) or not session_id:
+            raise ValueError(f"session_id must be a non-empty string, got {session_id!r}")
         self.session_id = session_id
         self.model = model
         self.session_start = session_start
+        self.cwd = cwd
         self.count = 0  # messages consumed so far
         self._start_iso = _iso(start)
-        self._scrubbed_model = scrub_text(model)
+        self._model = scrub_text(model)
+        self._cwd = scrub_text(cwd)
+        self._session = scrub_text(session_uuid(session_id))
         self._parent: str | None = None
-        self._encoded: list[str] = []
-        self._text: str | None = ""
+        self._encoded: list[bytes] = []
+        self._data: bytes | None = b""
 
-    def matches(self, *, session_id: str, model: str, session_start: float) -> bool:
+    def matches(self, *, session_id: str, model: str, session_start: float, cwd: str = "") -> bool:
         """True if this builder makes lines the way a fresh one with these arguments would."""
-        return (session_id, model, session_start) == (
+        return (session_id, model, session_start, cwd) == (
             self.session_id,
             self.model,
             self.session_start,
+            self.cwd,
         )
 
-    def _consume(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Consume `messages` (the next ones in the history); their lines, unencoded
-        (`extend` keeps them; `to_claude_code_lines` hands them out)."""
-        out: list[dict[str, Any]] = []
+    def _consume(self, messages: list[dict[str, Any]], *, clean: bool) -> list[Any]:
+        """Consume `messages` (the next ones in the history); per line, its
+        (message, index, parent) and the line itself, scrubbed if `clean`."""
+        out: list[Any] = []
         index = self.count
         for msg in messages:
-            line = self._line(msg, index)
+            parent = self._parent
+            line = self._line(msg, index, parent, clean)
             if line is not None:
-                out.append(line)
+                out.append((msg, index, parent, line))
+                self._parent = line["uuid"]
             index += 1
         self.count = index
         return out
 
+    def _lines(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [entry[3] for entry in self._consume(messages, clean=True)]
+
+    def _encode(self, messages: list[dict[str, Any]]) -> list[bytes]:
+        """The encoded, scrubbed lines of `messages` (consumed)."""
+        built = self._consume(messages, clean=False)
+        encoded: list[bytes] = []
+        fallback: set[int] = set()
+        for i, entry in enumerate(built):
+            data, fast = _dumps(entry[3])
+            encoded.append(data)
+            if not fast:  # ASCII-escaped: the scan cannot see its non-ASCII characters
+                fallback.add(i)
+        for i in _lines_to_scrub(encoded) | fallback:
+            msg, index, parent, _line = built[i]
+            line = self._line(msg, index, parent, True)
+            assert line is not None  # scrubbing never empties a line
+            encoded[i] = _dumps(line)[0]
+        return encoded
+
     def extend(self, messages: list[dict[str, Any]]) -> TraceBuilder:
         """Consume `messages` (the next ones in the history) and encode their lines."""
-        added = [_encode(line) + "\n" for line in self._consume(messages)]
+        added = self._encode(messages)
         if added:
             self._encoded += added
-            self._text = None
+            self._data = None
         return self
 
+    def jsonl_bytes(self) -> bytes:
+        """The trace so far as UTF-8: one compact JSON object per line, each ending in a newline."""
+        if self._data is None:
+            self._data = b"".join(self._encoded)
+            self._encoded = [self._data]  # one copy of the text, not the lines and the whole
+        return self._data
+
     def jsonl(self) -> str:
-        """The trace so far: one compact JSON object per line, each ending in a newline."""
-        if self._text is None:
-            self._text = "".join(self._encoded)
-            self._encoded = [self._text]  # one copy of the text, not the lines and the whole
-        return self._text
+        """`jsonl_bytes()` as text."""
+        return self.jsonl_bytes().decode()
 
     @property
     def size(self) -> int:
-        """Characters held (the JSONL so far)."""
+        """Bytes held (the JSONL so far)."""
         return sum(map(len, self._encoded))
 
-    def _line(self, msg: Any, index: int) -> dict[str, Any] | None:
+    def _line(self, msg: Any, index: int, parent: str | None, clean: bool) -> dict[str, Any] | None:
         if not isinstance(msg, dict):
             return None
+        s = scrub_text if clean else _keep
         role = msg.get("role")
+        if not isinstance(role, str) or role not in _ROLES:
+            return None  # "system", "developer", or something unknown
+        uuid = trace_uuid(self.session_id, role, index)
+        meta = False
         if role == "user":
             kind = "user"
-            body: dict[str, Any] = {"role": "user", "content": _text(msg.get("content"))}
+            raw = msg.get("content")
+            meta = isinstance(raw, str) and raw.startswith(SYSTEM_PREFIX)  # an agent's note
+            body: dict[str, Any] = {"role": "user", "content": _content(raw, s)}
         elif role == "tool":
             kind = "user"
-            result = {
+            result: dict[str, Any] = {
                 "type": "tool_result",
-                "tool_use_id": scrub_text(_str(msg.get("tool_call_id"))),
-                "content": _text(msg.get("content")),
+                "tool_use_id": s(_str(msg.get("tool_call_id"))),
+                "content": _content(msg.get("content"), s),
             }
+            ok = msg.get("_success")
+            if isinstance(ok, bool):
+                result["is_error"] = not ok
             body = {"role": "user", "content": [result]}
         elif role == "assistant":
-            blocks = _assistant_blocks(msg)
+            blocks = _assistant_blocks(msg, s, clean)
             if not blocks:
                 return None
             kind = "assistant"
-            body = {"role": "assistant", "model": self._scrubbed_model, "content": blocks}
-        else:  # "system", "developer", or something unknown
+            body = {
+                "id": "msg_" + uuid.replace("-", ""),
+                "type": "message",
+                "role": "assistant",
+                "model": self._model,
+                "content": blocks,
+            }
+            stop = msg.get("_finish_reason")
+            if isinstance(stop, str) and stop:
+                body["stop_reason"] = s(_STOP_REASONS.get(stop, stop))
+            usage = _usage(msg.get("_usage"))
+            if usage is not None:
+                body["usage"] = usage
+        else:
             return None
         ts = _valid_ts(msg.get("_ts"))
-        uuid = trace_uuid(self.session_id, role, index)
-        line = {
+        line: dict[str, Any] = {
             "uuid": uuid,
-            "parentUuid": self._parent,
-            "sessionId": self.session_id,
+            "parentUuid": parent,
+            "isSidechain": False,
+            "userType": "external",
+            "cwd": self._cwd,
+            "sessionId": self._session,
+            "version": __version__,
             "timestamp": self._start_iso if ts is None else _iso(ts),
             "type": kind,
-            "message": body,
         }
-        self._parent = uuid
+        if meta:
+            line["isMeta"] = True
+        line["message"] = body
         return line
 
 
 def to_claude_code_lines(
-    messages: list[dict[str, Any]], *, session_id: str, model: str, session_start: float
+    messages: list[dict[str, Any]],
+    *,
+    session_id: str,
+    model: str,
+    session_start: float,
+    cwd: str = "",
 ) -> list[dict[str, Any]]:
-    """The trace lines of `messages` (OpenAI-format dicts; `_`-prefixed keys are ignored).
+    """The trace lines of `messages` (OpenAI-format dicts).
 
     `index` in each uuid is the message's position in `messages`. A message's
-    own `_ts` gives its timestamp, else `session_start` does. System messages,
-    roles the format has no place for, and assistant messages with neither text
-    nor tool calls produce no line; the chain continues past them.
+    own `_ts` gives its timestamp, else `session_start` does; `_success` (tool
+    results), `_usage` and `_finish_reason` (assistant messages) give
+    `is_error`, `usage` and `stop_reason`; other `_`-prefixed keys are
+    ignored. System messages, roles the format has no place for, and
+    assistant messages with neither text nor tool calls produce no line; the
+    chain continues past them.
     """
-    builder = TraceBuilder(session_id=session_id, model=model, session_start=session_start)
-    return builder._consume(messages)
+    builder = TraceBuilder(session_id=session_id, model=model, session_start=session_start, cwd=cwd)
+    return builder._lines(messages)
 
 
 def to_claude_code_jsonl(
-    messages: list[dict[str, Any]], *, session_id: str, model: str, session_start: float
+    messages: list[dict[str, Any]],
+    *,
+    session_id: str,
+    model: str,
+    session_start: float,
+    cwd: str = "",
 ) -> str:
     """The trace as JSONL: one compact JSON object per line, each ending in a newline."""
-    builder = TraceBuilder(session_id=session_id, model=model, session_start=session_start)
+    builder = TraceBuilder(session_id=session_id, model=model, session_start=session_start, cwd=cwd)
     return builder.extend(messages).jsonl()
 
 
 # -- content
 
 
-def _assistant_blocks(msg: dict[str, Any]) -> list[dict[str, Any]]:
+def _usage(value: Any) -> dict[str, int] | None:
+    if not isinstance(value, dict):
+        return None
+    out = {}
+    for key in ("input_tokens", "output_tokens"):
+        n = value.get(key)
+        if isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 1 << 53:
+            out[key] = n
+    return out or None
+
+
+def _assistant_blocks(msg: dict[str, Any], s: Any, clean: bool) -> list[dict[str, Any]]:
     content = msg.get("content")
-    texts = [_part_text(p) for p in content] if isinstance(content, list) else [_str(content)]
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": scrub_text(t)} for t in texts if t]
+    if isinstance(content, list):  # one block per part
+        blocks = []
+        for part in content:
+            image = _image(part, s) if isinstance(part, dict) else None
+            if image is not None:
+                blocks.append(image)
+            elif text := _part_text(part):
+                blocks.append({"type": "text", "text": s(text)})
+    else:
+        text = _str(content)
+        blocks = [{"type": "text", "text": s(text)}] if text else []
     calls = msg.get("tool_calls")
     if isinstance(calls, list):
         for call in calls:
@@ -217,19 +454,80 @@ def _assistant_blocks(msg: dict[str, Any]) -> list[dict[str, Any]]:
             blocks.append(
                 {
                     "type": "tool_use",
-                    "id": scrub_text(_str(call.get("id"))),
-                    "name": scrub_text(_str(fn.get("name"))),
-                    "input": _tool_input(fn.get("arguments")),
+                    "id": s(_str(call.get("id"))),
+                    "name": s(_str(fn.get("name"))),
+                    "input": _tool_input(fn.get("arguments"), s, clean),
                 }
             )
     return blocks
 
 
-def _text(content: Any) -> str:
-    """User or tool content as one scrubbed string; text parts joined by newlines."""
-    if isinstance(content, list):
-        return scrub_text("\n".join([t for t in map(_part_text, content) if t]))
-    return scrub_text(_str(content))
+def _content(content: Any, s: Any) -> Any:
+    """User or tool content: one string (text parts joined by newlines), or a
+    list of text and image blocks when there are images."""
+    if not isinstance(content, list):
+        return s(_str(content))
+    blocks = _blocks(content, s)
+    if any(b["type"] == "image" for b in blocks):
+        return blocks
+    return "\n".join(b["text"] for b in blocks)
+
+
+def _blocks(parts: list[Any], s: Any) -> list[dict[str, Any]]:
+    """Text runs (joined by newlines, scrubbed) and image blocks, in order."""
+    blocks: list[dict[str, Any]] = []
+    texts: list[str] = []
+    for part in parts:
+        image = _image(part, s) if isinstance(part, dict) else None
+        if image is None:
+            text = _part_text(part)
+            if text:
+                texts.append(text)
+            continue
+        if texts:
+            blocks.append({"type": "text", "text": s("\n".join(texts))})
+            texts = []
+        blocks.append(image)
+    if texts:
+        blocks.append({"type": "text", "text": s("\n".join(texts))})
+    return blocks
+
+
+def _image(part: dict[str, Any], s: Any) -> dict[str, Any] | None:
+    """An image part as a Claude image block (or a text block saying why it
+    was left out); None if `part` is not an image."""
+    kind = part.get("type")
+    if kind not in _IMAGE_PARTS:
+        return None
+    media, data = "", None
+    source = part.get("source")
+    if isinstance(source, dict) and source.get("type") == "base64":  # Claude's own shape
+        media, data = _str(source.get("media_type")), source.get("data")
+    else:
+        url = part.get("image_url", part.get("url"))
+        if isinstance(url, dict):
+            url = url.get("url")
+        if isinstance(url, str):
+            m = _DATA_URL.match(url)
+            if m is None:
+                return _note("[image not included in the trace: it is a link, not inline data]")
+            media, data = m.group(1), url[m.end() :]
+    if not isinstance(data, str) or not media.startswith("image/") or not data:
+        return _note("[image not included in the trace: no inline image data]")
+    if len(data) > IMAGE_MAX_CHARS:
+        return _note(
+            f"[image not included in the trace: {len(data) * 3 // 4:,} bytes, "
+            f"over the {IMAGE_MAX_CHARS * 3 // 4:,}-byte limit]"
+        )
+    if _BASE64.fullmatch(data) is None or len(data) % 4:
+        return _note("[image not included in the trace: its data is not valid base64]")
+    if s(data) != data or s(media) != media:
+        return _note("[image not included in the trace: its data looked like a secret]")
+    return {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
+
+
+def _note(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
 
 
 def _part_text(part: Any) -> str:
@@ -259,7 +557,7 @@ def _str(value: Any) -> str:
 # -- tool arguments
 
 
-def _tool_input(arguments: Any) -> dict[str, Any]:
+def _tool_input(arguments: Any, s: Any, clean: bool) -> dict[str, Any]:
     """Parsed, scrubbed tool arguments; {"_raw": text} when they are not a JSON object.
 
     Parsing comes before scrubbing, so a secret behind a JSON escape (a token
@@ -276,10 +574,10 @@ def _tool_input(arguments: Any) -> dict[str, Any]:
     try:
         parsed = _decode(raw)
         if isinstance(parsed, dict):
-            return scrub(parsed, keys=True)
+            return scrub(parsed, keys=True) if clean else parsed
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
         pass
-    return {"_raw": scrub_text(raw)}
+    return {"_raw": s(raw)}
 
 
 # -- time

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..agent.context import SYSTEM_PREFIX
-from .claude_code import to_claude_code_jsonl
+from .claude_code import to_claude_code_jsonl, trace_cwd
 from .redact import scrub, scrub_text
 
 if TYPE_CHECKING:
@@ -72,7 +72,11 @@ def render_export(fmt: str, record: SessionRecord, messages: list[dict[str, Any]
     """The text of an export (scrubbed)."""
     if fmt == "claude_code":
         return to_claude_code_jsonl(
-            messages, session_id=record.id, model=record.model, session_start=record.created
+            messages,
+            session_id=record.id,
+            model=record.model,
+            session_start=record.created,
+            cwd=trace_cwd(record),
         )
     clean: list[dict[str, Any]] = [m for m in scrub(messages) if isinstance(m, dict)]
     if fmt == "markdown":

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..store.base import StoreConflictError
 from ..tools.hub_client import HubSettings, in_thread, make_api, namespace_of, resolve_token
-from .claude_code import TraceBuilder
+from .claude_code import TraceBuilder, trace_cwd
 from .dataset import (
     describe_share_status,
     file_url,
@@ -90,7 +90,7 @@ PENDING, UPLOADING, UPLOADED, FAILED, SKIPPED = (
 # States a previous run may have left unfinished.
 _UNFINISHED = frozenset({PENDING, UPLOADING, FAILED})
 # At most this many characters of converted traces are kept between uploads.
-_CACHED_CHARS = 64_000_000
+_CACHED_BYTES = 64_000_000
 # Skips that a login undoes (as `_retry_key` gives them).
 _LOGIN_SKIPS = frozenset({"skipped:no_token", "skipped:no_username"})
 
@@ -398,7 +398,7 @@ class TraceUploader:
             if built is None:  # deleted meanwhile
                 return
             record, trace = built
-            text = trace.jsonl()
+            text = trace.jsonl_bytes()
             if not text:
                 await self._write(session_id, requested_at, _skipped("empty"))
                 return
@@ -410,7 +410,7 @@ class TraceUploader:
                 api,
                 repo,
                 path,
-                text.encode(),
+                text,
                 f"Upload the trace of session {session_id}",
                 deadline=self._settings.upload_timeout_s,
             )
@@ -452,15 +452,20 @@ class TraceUploader:
             if record is None:
                 return None
             model, start, generation = record.model, record.created, record.generation
+            cwd = trace_cwd(record)
             if (
                 cached is not None
                 and cached[0] == generation
-                and cached[1].matches(session_id=session_id, model=model, session_start=start)
+                and cached[1].matches(
+                    session_id=session_id, model=model, session_start=start, cwd=cwd
+                )
             ):
                 trace = cached[1]
                 new = store.load_messages(session_id, offset=trace.count)
             else:
-                trace = TraceBuilder(session_id=session_id, model=model, session_start=start)
+                trace = TraceBuilder(
+                    session_id=session_id, model=model, session_start=start, cwd=cwd
+                )
                 new = store.load_messages(session_id)
             current = store.get_session(session_id)
             if current is not None and current.generation == generation:
@@ -469,7 +474,7 @@ class TraceUploader:
                     self._traces[session_id] = (generation, trace)
                     held = sum(t.size for _g, t in self._traces.values())
                     while self._traces and (
-                        len(self._traces) > self._cached_traces or held > _CACHED_CHARS
+                        len(self._traces) > self._cached_traces or held > _CACHED_BYTES
                     ):
                         _sid, (_g, dropped) = self._traces.popitem(last=False)
                         held -= dropped.size

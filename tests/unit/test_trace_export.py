@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ml_intern_jupyter.store import SessionRecord, SqliteStore, UnknownSessionError
-from ml_intern_jupyter.traces.claude_code import to_claude_code_jsonl
+from ml_intern_jupyter.traces.claude_code import session_uuid, to_claude_code_jsonl
 from ml_intern_jupyter.traces.export import (
     FORMATS,
     TOOL_RESULT_LINES,
@@ -82,7 +82,7 @@ def test_claude_code_export_is_the_trace(store: SqliteStore, tmp_path: Path) -> 
         store.load_messages(SID), session_id=SID, model="vllm/test-model", session_start=STARTED
     )
     assert out.read_text(encoding="utf-8") == expected
-    assert all(json.loads(line)["sessionId"] == SID for line in expected.splitlines())
+    assert all(json.loads(line)["sessionId"] == session_uuid(SID) for line in expected.splitlines())
 
 
 def test_markdown_transcript(store: SqliteStore, tmp_path: Path) -> None:

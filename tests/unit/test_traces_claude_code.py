@@ -2,7 +2,8 @@
 
 The expected lines below are written out by hand. Uuids come from `U`, an
 independent implementation of the documented layout (sha1 of
-"<session>::<role>::<index>", printed 8-4-4-4-12), not from the code under test.
+"<session>::<role>::<index>" as a version-5 UUID, by the stdlib's `uuid`), not
+from the code under test.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ml_intern_jupyter._version import __version__
 from ml_intern_jupyter.traces import redact
 from ml_intern_jupyter.traces.claude_code import (
     TraceBuilder,
@@ -34,8 +36,26 @@ R = "[REDACTED]"
 
 
 def U(role: str, index: int, session: str = SID) -> str:
-    digest = hashlib.sha1(f"{session}::{role}::{index}".encode()).hexdigest()
-    return str(uuidlib.UUID(hex=digest[:32]))
+    digest = hashlib.sha1(f"{session}::{role}::{index}".encode()).digest()
+    return str(uuidlib.UUID(bytes=digest[:16], version=5))
+
+
+SESSION_UUID = str(
+    uuidlib.UUID(bytes=hashlib.sha1(f"ml-intern-session::{SID}".encode()).digest()[:16], version=5)
+)
+# The fields every line carries besides its uuid, parent, timestamp and type.
+BASE = {
+    "isSidechain": False,
+    "userType": "external",
+    "cwd": "",
+    "sessionId": SESSION_UUID,
+    "version": __version__,
+}
+
+
+def MSG(line_uuid: str) -> dict[str, str]:
+    """The `id` and `type` of an assistant line's message."""
+    return {"id": "msg_" + line_uuid.replace("-", ""), "type": "message"}
 
 
 def lines(messages: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
@@ -65,7 +85,7 @@ def test_plain_exchange() -> None:
         {
             "uuid": U("user", 1),
             "parentUuid": None,
-            "sessionId": SID,
+            **BASE,
             "timestamp": "2025-06-15T15:06:41.250Z",
             "type": "user",
             "message": {"role": "user", "content": "How many rows?"},
@@ -73,10 +93,11 @@ def test_plain_exchange() -> None:
         {
             "uuid": U("assistant", 2),
             "parentUuid": U("user", 1),
-            "sessionId": SID,
+            **BASE,
             "timestamp": "2025-06-15T15:06:42.500Z",
             "type": "assistant",
             "message": {
+                **MSG(U("assistant", 2)),
                 "role": "assistant",
                 "model": MODEL,
                 "content": [{"type": "text", "text": "25,000."}],
@@ -91,13 +112,16 @@ def test_jsonl_is_compact_one_object_per_line() -> None:
         {"role": "assistant", "content": "hello", "_ts": START},
     ]
     u0, a1 = U("user", 0), U("assistant", 1)
+    common = (
+        f'"isSidechain":false,"userType":"external","cwd":"","sessionId":"{SESSION_UUID}",'
+        f'"version":"{__version__}","timestamp":"{START_ISO}"'
+    )
     assert jsonl(history) == (
-        f'{{"uuid":"{u0}","parentUuid":null,"sessionId":"{SID}",'
-        f'"timestamp":"{START_ISO}","type":"user",'
+        f'{{"uuid":"{u0}","parentUuid":null,{common},"type":"user",'
         '"message":{"role":"user","content":"hi"}}\n'
-        f'{{"uuid":"{a1}","parentUuid":"{u0}","sessionId":"{SID}",'
-        f'"timestamp":"{START_ISO}","type":"assistant",'
-        f'"message":{{"role":"assistant","model":"{MODEL}",'
+        f'{{"uuid":"{a1}","parentUuid":"{u0}",{common},"type":"assistant",'
+        f'"message":{{"id":"msg_{a1.replace("-", "")}","type":"message",'
+        f'"role":"assistant","model":"{MODEL}",'
         '"content":[{"type":"text","text":"hello"}]}}\n'
     )
 
@@ -128,6 +152,7 @@ def test_tool_calls_and_results() -> None:
     assert [line["message"] for line in out] == [
         {"role": "user", "content": "Look at df"},
         {
+            **MSG(U("assistant", 1)),
             "role": "assistant",
             "model": MODEL,
             "content": [
@@ -242,8 +267,19 @@ def test_multi_block_content() -> None:
         {"role": "user", "content": [{"type": "mystery", "blob": 1}, "plain string part"]},
     ]
     assert [line["message"] for line in lines(history)] == [
-        {"role": "user", "content": "What is in this plot?\n[image]\nBe brief."},
         {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in this plot?"},
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"},
+                },
+                {"type": "text", "text": "Be brief."},
+            ],
+        },
+        {
+            **MSG(U("assistant", 1)),
             "role": "assistant",
             "model": MODEL,
             "content": [
@@ -258,7 +294,7 @@ def test_multi_block_content() -> None:
                 {
                     "type": "tool_result",
                     "tool_use_id": "call_9",
-                    "content": "saved plot.png\n[image]",
+                    "content": "saved plot.png\n[image not included in the trace: no inline image data]",
                 }
             ],
         },
@@ -296,9 +332,10 @@ def test_system_notes_are_kept_as_user_turns() -> None:
     assert first == {
         "uuid": U("user", 1),
         "parentUuid": None,
-        "sessionId": SID,
+        **BASE,
         "timestamp": "2025-06-15T15:06:45.000Z",
         "type": "user",
+        "isMeta": True,  # the agent's note, not the user's prompt
         "message": {"role": "user", "content": note},
     }
 
@@ -378,8 +415,14 @@ def test_unusable_session_start_is_an_error(bad_start: Any) -> None:
 def test_uuid_layout() -> None:
     value = trace_uuid("abc", "user", 3)
     digest = hashlib.sha1(b"abc::user::3").hexdigest()
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value)
-    assert value.replace("-", "") == digest[:32]
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", value
+    )
+    parsed = uuidlib.UUID(value)
+    assert parsed.version == 5 and parsed.variant == uuidlib.RFC_4122
+    # Apart from the version and variant bits, the digest's first 128 bits.
+    hexed = value.replace("-", "")
+    assert hexed[:12] + hexed[13:16] + hexed[17:] == digest[:12] + digest[13:16] + digest[17:32]
     assert value == U("user", 3, session="abc")
 
 
@@ -619,7 +662,8 @@ def test_any_history_gives_valid_chained_jsonl(
             assert line["parentUuid"] in seen
         assert line["uuid"] not in seen
         seen.add(line["uuid"])
-        assert line["sessionId"] == session_id
+        assert uuidlib.UUID(line["sessionId"]).version in (4, 5)
+        assert uuidlib.UUID(line["uuid"]).version == 5
         assert line["type"] in ("user", "assistant")
     assert (
         to_claude_code_jsonl(history, session_id=session_id, model=MODEL, session_start=START)
@@ -723,3 +767,122 @@ _PIECES = st.one_of(
 def test_shortcuts_scrub_exactly_like_every_pattern(pieces: list[str]) -> None:
     text = "".join(pieces)
     assert redact.scrub_text(text) == _every_pattern(text)
+
+
+# ------------------------------------------------- the scan that skips scrubbing
+
+_secretish = st.sampled_from(
+    [
+        "HF_TOKEN=hf_" + "a" * 34,
+        'password = "hunter22"',
+        "api_key: 'abc123'",
+        "AWS_ACCESS_KEY_ID=AKIA" + "B" * 16,
+        "Bearer " + "x" * 24,
+        "ghp_" + "c" * 30,
+        "sk-" + "d" * 44,
+        "ſecret = 'v'",  # long s: IGNORECASE reads it as "secret"
+        "TO\u212aEN='v'",  # Kelvin sign
+        "tokenizer.pad_token = tokenizer.eos_token",
+        "\ud800 lone surrogate, token='v'",
+        "plain words",
+    ]
+)
+_dirty_text = st.lists(st.one_of(_secretish, st.text(max_size=12)), max_size=4).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    texts=st.lists(_dirty_text, min_size=1, max_size=6),
+    keys=st.lists(st.sampled_from(["code", "HF_TOKEN", "secret", "x"]), max_size=3),
+)
+def test_the_scan_gives_what_scrubbing_every_string_gives(
+    texts: list[str], keys: list[str]
+) -> None:
+    history: list[dict[str, Any]] = []
+    for i, text in enumerate(texts):
+        kind = i % 3
+        if kind == 0:
+            history.append({"role": "user", "content": text})
+        elif kind == 1:
+            args = json.dumps({k: text for k in keys} or {"code": text})
+            history.append(
+                {"role": "assistant", "content": text, "tool_calls": [call(f"c{i}", "t", args)]}
+            )
+        else:
+            history.append({"role": "tool", "tool_call_id": f"c{i}", "content": text})
+    # `to_claude_code_lines` scrubs every string; the JSONL path scrubs only the
+    # lines the scan picks.
+    assert [json.loads(row) for row in jsonl(history).splitlines()] == json.loads(
+        json.dumps(lines(history))
+    )
+
+
+def test_every_character_that_folds_to_ascii_is_one_the_scan_looks_for() -> None:
+    from ml_intern_jupyter.traces.claude_code import _LITERALS
+
+    scanned = {lit.decode() for lit in _LITERALS if not lit.isascii()}
+    ascii_letter = re.compile("[a-z]", re.IGNORECASE)
+    folding = set()
+    for code in range(0x80, 0x110000):
+        c = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        if any(ch.isascii() and ch.isalpha() for ch in c.lower()):
+            folding.add(c)
+        elif ascii_letter.fullmatch(c):
+            folding.add(c)
+    assert folding <= scanned, sorted(folding - scanned)
+
+
+def test_outcome_usage_and_stop_reason_only_where_recorded() -> None:
+    history = [
+        {"role": "assistant", "content": "a", "tool_calls": [call("c1", "t", "{}")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "old row: outcome unknown"},
+        {
+            "role": "assistant",
+            "content": "b",
+            "_usage": {"input_tokens": 10, "output_tokens": 2},
+            "_finish_reason": "length",
+        },
+        {"role": "tool", "tool_call_id": "c2", "content": "boom", "_success": False},
+        {"role": "tool", "tool_call_id": "c3", "content": "fine", "_success": True},
+    ]
+    out = [line["message"] for line in lines(history)]
+    assert "usage" not in out[0] and "stop_reason" not in out[0]
+    assert "is_error" not in out[1]["content"][0]
+    assert out[2]["usage"] == {"input_tokens": 10, "output_tokens": 2}
+    assert out[2]["stop_reason"] == "max_tokens"
+    assert out[3]["content"][0]["is_error"] is True
+    assert out[4]["content"][0]["is_error"] is False
+
+
+def test_images_too_large_linked_or_secret_become_visible_notes() -> None:
+    from ml_intern_jupyter.traces.claude_code import IMAGE_MAX_CHARS
+
+    big = "A" * (IMAGE_MAX_CHARS + 4)
+    parts = [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{big}"}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/x.png"}},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,not base64!"}},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "QUFB"}},
+    ]
+    content = lines([{"role": "user", "content": parts}])[0]["message"]["content"]
+    texts = [b["text"] for b in content if b["type"] == "text"]
+    assert len(texts) == 3  # one visible note per image left out
+    assert "1,500,003 bytes, over the 1,500,000-byte limit" in texts[0]
+    assert "link" in texts[1] and "not valid base64" in texts[2]
+    assert content[-1] == parts[-1]
+    assert big not in jsonl([{"role": "user", "content": parts}])
+
+
+def test_history_records_outcome_and_usage() -> None:
+    from ml_intern_jupyter.agent.context import History
+
+    h = History("p")
+    h.add_assistant("x", usage=(7, 3), finish_reason="stop")
+    h.add_tool_result("c", "t", "out", success=False)
+    h.add_tool_result("d", "t", "out")
+    assert h.messages[1]["_usage"] == {"input_tokens": 7, "output_tokens": 3}
+    assert h.messages[1]["_finish_reason"] == "stop"
+    assert h.messages[2]["_success"] is False and "_success" not in h.messages[3]
+    assert all(not k.startswith("_") for m in h.for_llm() for k in m)
