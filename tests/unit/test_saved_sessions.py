@@ -139,7 +139,7 @@ def test_every_session_is_saved_with_its_notebook_and_name(
     assert record is not None
     assert (record.notebook, record.metadata, record.title) == (
         NOTEBOOK,
-        {"name": "work"},
+        {"name": "work", "cwd": os.getcwd()},  # cwd: for the trace's Claude Code lines
         "Say hello.",
     )
     roles = [m["role"] for m in store.load_messages(record.id)]
