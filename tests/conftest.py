@@ -101,3 +101,21 @@ def fast_retry_config() -> Config:
         retry_transient_waits_s=[0.001, 0.002, 0.003],
         retry_after_max_s=5,
     )
+
+
+@pytest.fixture(scope="module")
+def llm_server() -> Iterator[FakeLLMServer]:
+    """One scripted model server per module (for kernels and JupyterLab started once per module)."""
+    server = FakeLLMServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fake(llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
+    """The module's scripted model server, emptied before and after each test."""
+    llm_server.reset()
+    yield llm_server
+    llm_server.reset()

@@ -165,7 +165,7 @@ def _open_and_enqueue(
 def _bind_and_enqueue(runtime: Any, conductor: Any, view: Any, job: Any) -> None:  # intern
     session = conductor.session
     view.record.session_id = session.id
-    view.record.model = job.model or session.config.model_name
+    view.record.model = job.op.model or session.config.model_name
     view.set_totals(totals_of(session))
     view.bind(runtime, conductor, job)
     if view.stop_requested:

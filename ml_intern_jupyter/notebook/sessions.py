@@ -173,9 +173,8 @@ class NotebookSessions:
     ) -> Request:
         from ..agent.messages import UserInput
 
-        return Request(
-            "turn", UserInput(text=text), sink, model=model, yolo=yolo, auto_reject=auto_reject
-        )
+        op = UserInput(text=text, model=model, yolo=yolo or None)
+        return Request("turn", op, sink, auto_reject=auto_reject)
 
 
 _sessions: NotebookSessions | None = None

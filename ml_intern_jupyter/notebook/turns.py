@@ -54,8 +54,6 @@ class Request:
     kind: RequestKind
     op: Any
     sink: Sink
-    model: str | None = None  # shown in the view; sent as the user input's override
-    yolo: bool = False  # yolo for this turn only (sent as the user input's override)
     # Text mode: reject every approval request with this feedback for the model.
     auto_reject: str | None = None
     state: RequestState = "new"
@@ -211,18 +209,8 @@ class Conductor:
             request.state = "queued"
             request.sink.queued()
         self.live.append(request)
-        self._send(request, self._operation(request), current=True)
+        self._send(request, request.op, current=True)
         self._update_idle()
-
-    def _operation(self, request: Request) -> Any:
-        op = request.op
-        if request.kind == "turn" and (request.model or request.yolo):
-            overrides: dict[str, Any] = {"model": request.model}
-            if request.yolo:
-                overrides["yolo"] = True
-            op = op.model_copy(update=overrides)
-            request.op = op
-        return op
 
     def _send(self, request: Request, op: Any, *, current: bool) -> None:
         request.op_ids.add(op.id)

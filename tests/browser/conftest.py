@@ -124,22 +124,6 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def llm_server() -> Iterator[FakeLLMServer]:
-    server = FakeLLMServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def fake(llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
-    llm_server.reset()
-    yield llm_server
-    llm_server.reset()
-
-
-@pytest.fixture(scope="module")
 def lab(llm_server: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """A real JupyterLab on loopback; its kernels use the scripted model server."""
     root = tmp_path_factory.mktemp("lab")

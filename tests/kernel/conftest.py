@@ -16,15 +16,6 @@ _names = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def llm_server() -> Iterator[FakeLLMServer]:
-    server = FakeLLMServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def kernel(
     llm_server: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KernelHarness]:
@@ -38,14 +29,6 @@ def kernel(
         yield harness
     finally:
         harness.stop()
-
-
-@pytest.fixture
-def fake(llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
-    """The module's fake server, emptied before and after each test."""
-    llm_server.reset()
-    yield llm_server
-    llm_server.reset()
 
 
 @pytest.fixture

@@ -182,7 +182,7 @@ async def test_model_and_yolo_overrides_apply_at_the_turn_start_and_yolo_is_rest
 ) -> None:
     fake_llm.script(Reply(tool_calls=[ToolCall("risky", {})]), Reply(content="done"))
     c, session = setup(fake_llm, tmp_path)
-    a = turn("a", model="vllm/other-model", yolo=True)
+    a = Request("turn", ev.UserInput(text="a", model="vllm/other-model", yolo=True), Sink())
     c.enqueue(a)
     await asyncio.wait_for(a.sink.done.wait(), 10)
     assert "approval_required" not in a.sink.log, "yolo ran the call without asking"
