@@ -933,8 +933,11 @@ def r_job_logs(h: _Handler, req: HubRequest, m: re.Match[str]) -> Any:
     tail = req.param("tail")
     if tail:
         lines = lines[-int(tail) :]
-    start = datetime.now(timezone.utc)
-    events = [f"===== Job started at {iso(start)} ====="] + lines
+    # Logs are history: every line is stamped before the request (the client
+    # stops a no-follow replay at the first event later than the reply's Date).
+    events = [""] + lines
+    start = datetime.now(timezone.utc) - timedelta(milliseconds=len(events))
+    events[0] = f"===== Job started at {iso(start)} ====="
     body = "".join(
         "data: "
         + json.dumps({"data": line, "timestamp": iso(start + timedelta(milliseconds=n))})
