@@ -183,7 +183,7 @@ def _event_payload(event: str, data: list[str]) -> Any:
         if isinstance(err, dict):
             # In-stream errors rarely carry an HTTP status; 0 means "not given".
             raw_status = err.get("status_code", err.get("code"))
-            status = int(raw_status) if str(raw_status).isdigit() else 0
+            status = int(str(raw_status)) if str(raw_status).isdigit() else 0
             code = err.get("code") if isinstance(err.get("code"), str) else err.get("type")
             raise APIStatusError(status, str(err.get("message") or err), code=code)
         raise APIStatusError(0, str(err))
