@@ -1,8 +1,9 @@
-"""Agent-loop overhead: a 50-iteration tool-calling turn vs the same raw litellm calls.
+"""Agent-loop overhead: a 50-iteration tool-calling turn vs the same raw model calls.
 
 The scripted server answers at once. The turn's wall time is compared with
 the sum of the same 50 requests (the exact bodies the session sent, replayed)
-made directly with `litellm.acompletion` in the same run. The difference is
+made directly with the lean client's `openai_compat.stream_chat` (the client
+that carries `vllm/` ids) in the same run. The difference is
 what the session, the router, the tools framework and the events cost.
 Budget: <= 5 %.
 """
@@ -54,26 +55,16 @@ async def agent_turn(server: FakeLLMServer, workdir: Path) -> tuple[float, float
 
 
 async def raw_calls(server: FakeLLMServer, bodies: list[dict]) -> float:
-    import litellm
+    from ml_intern_jupyter.agent import openai_compat
 
     server.reset()
     script(server)
     total = 0.0
     for body in bodies:
         start = time.perf_counter()
-        stream = await litellm.acompletion(
-            model="openai/test-model",
-            api_base=server.url,
-            api_key="not-needed",
-            messages=body["messages"],
-            tools=body["tools"],
-            tool_choice="auto",
-            stream=True,
-            stream_options={"include_usage": True},
-            num_retries=0,
-            max_retries=0,
-        )
-        async for _chunk in stream:
+        async for _chunk in openai_compat.stream_chat(
+            base_url=server.url, api_key="not-needed", body=body, timeout=600
+        ):
             pass
         total += time.perf_counter() - start
     return total
@@ -94,7 +85,7 @@ async def main() -> None:
         f"{ITERATIONS}-iteration turn, median of {ROUNDS}: {a * 1000:8.1f} ms  (best {min(agent) * 1000:.1f})"
     )
     print(
-        f"same {ITERATIONS} raw litellm calls:      {r * 1000:8.1f} ms  (best {min(raw) * 1000:.1f})"
+        f"same {ITERATIONS} raw lean-client calls: {r * 1000:8.1f} ms  (best {min(raw) * 1000:.1f})"
     )
     print(
         f"overhead vs raw, medians: {(a / r - 1) * 100:+.1f} %; bests: {(min(agent) / min(raw) - 1) * 100:+.1f} %  (budget <= 5 %)"

@@ -68,11 +68,21 @@ class Runtime:
             return loop
 
     def prewarm(self) -> concurrent.futures.Future[Any]:
-        """Import litellm on the intern side so the first turn does not wait for it."""
+        """Load the model client on the intern side so the first turn does not wait.
+
+        The lean client (httpx) for router and local ids; litellm too when the
+        configured model is a `litellm/` id.
+        """
         if self._prewarm is None:
             from .agent.llm import prewarm
 
-            self._prewarm = self.submit_coro(prewarm())
+            try:
+                from .config import load_config
+
+                model_id: str | None = load_config().model_name
+            except Exception:
+                model_id = None  # a broken config is reported when a cell needs it
+            self._prewarm = self.submit_coro(prewarm(model_id))
         return self._prewarm
 
     def in_intern_thread(self) -> bool:

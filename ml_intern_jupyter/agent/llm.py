@@ -1,8 +1,16 @@
-"""Model calls: id resolution, streaming through litellm, errors, retries, cost.
+"""Model calls: id resolution, streaming, errors, retries, cost. The one door.
 
-litellm is imported lazily, in a worker thread, the first time it is needed
-(`ensure_litellm`), so neither `import ml_intern_jupyter` nor the intern
-loop ever waits on its ~3.5 s import.
+Two clients carry the calls, chosen by the model id (`resolve_model`):
+
+* the lean OpenAI-compatible client (`openai_compat`, on httpx) for the
+  Hugging Face router and every local server: no translation is needed
+  there, so litellm (~4.6 s and ~205 MB to import) is never loaded;
+* litellm, for `litellm/<provider>/<model>` ids (providers whose API needs
+  translation). It is imported lazily, in a worker thread, the first time
+  such an id is called (`ensure_litellm`).
+
+Both feed the same accumulator, the same error classes and the same retry
+loop, so a turn behaves the same whichever client carried it.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import datetime
 import email.utils
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,7 +40,11 @@ LOCAL_PREFIXES: dict[str, tuple[str, str, str]] = {
     "lm_studio/": ("LMSTUDIO_BASE_URL", "LMSTUDIO_API_KEY", "http://localhost:1234/v1"),
     "llamacpp/": ("LLAMACPP_BASE_URL", "LLAMACPP_API_KEY", "http://localhost:8080/v1"),
 }
+LITELLM_PREFIX = "litellm/"
 DEFAULT_CONTEXT_WINDOW = 200_000
+# Which client carries a target.
+VIA_OPENAI = "openai-compatible"
+VIA_LITELLM = "litellm"
 
 _litellm_lock = threading.Lock()
 _litellm: Any = None
@@ -65,11 +78,12 @@ async def ensure_litellm() -> Any:
 @dataclass(frozen=True)
 class ModelTarget:
     model_id: str  # what the user chose
-    litellm_model: str  # what litellm is asked for
-    api_base: str
-    api_key: str
+    model: str  # what the endpoint (or, via litellm, litellm) is asked for
+    api_base: str | None
+    api_key: str | None
     extra_headers: dict[str, str] = field(default_factory=dict)
     is_router: bool = False
+    via: str = VIA_OPENAI
 
     @property
     def price_key(self) -> str:
@@ -97,14 +111,30 @@ def resolve_model(
                 )
             base = env.get(base_var) or env.get("LOCAL_LLM_BASE_URL") or default_base
             key = env.get(key_var) or env.get("LOCAL_LLM_API_KEY") or "not-needed"
-            # litellm's own `vllm/` provider is the in-process library, so every
-            # local server is reached as a generic OpenAI-compatible endpoint.
-            return ModelTarget(model_id, f"openai/{name}", base, key)
+            return ModelTarget(model_id, name, base, key)
+    if model_id.startswith(LITELLM_PREFIX):
+        name = model_id[len(LITELLM_PREFIX) :]
+        if "/" not in name.strip("/"):
+            raise LLMError(
+                f"Model id '{model_id}' needs a litellm provider and model after 'litellm/', "
+                "e.g. 'litellm/anthropic/claude-sonnet-4-5'.",
+                kind="model_not_found",
+            )
+        # Credentials come from the provider's own variables (ANTHROPIC_API_KEY, ...),
+        # which litellm reads; these two override them for every litellm/ id.
+        return ModelTarget(
+            model_id,
+            name,
+            env.get("ML_INTERN_LITELLM_BASE_URL") or None,
+            env.get("ML_INTERN_LITELLM_API_KEY") or None,
+            via=VIA_LITELLM,
+        )
     if "/" not in model_id:
         raise LLMError(
             f"Model id '{model_id}' is not recognised. Use a Hugging Face id such as "
             "'moonshotai/Kimi-K2.6:novita' (optionally with :provider, :fastest or "
-            "':cheapest'), or a local one: ollama/, vllm/, lm_studio/, llamacpp/.",
+            "':cheapest'), a local one (ollama/, vllm/, lm_studio/, llamacpp/), or "
+            "litellm/<provider>/<model>.",
             kind="model_not_found",
         )
     token = env.get("HF_TOKEN") or (token_getter or _cached_hf_token)()
@@ -113,7 +143,7 @@ def resolve_model(
     base = env.get("ML_INTERN_ROUTER_BASE_URL") or ROUTER_BASE_URL
     return ModelTarget(
         model_id,
-        f"openai/{model_id}",
+        model_id,
         base,
         token,
         extra_headers={"X-HF-Session-id": session_id},
@@ -145,8 +175,15 @@ class LLMResponse:
     usage_known: bool = False
 
 
+def _get(obj: Any, key: str) -> Any:
+    """A field of a chunk: a dict from the lean client, an object from litellm."""
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
 class _Accumulator:
-    """Folds a chat-completion stream into one response."""
+    """Folds a chat-completion stream (dict or litellm chunks) into one response."""
 
     def __init__(self) -> None:
         self.parts: list[str] = []
@@ -158,37 +195,41 @@ class _Accumulator:
 
     def feed(self, chunk: Any) -> str:
         """Absorb one chunk; returns its text content ('' if none)."""
-        usage = getattr(chunk, "usage", None)
+        usage = _get(chunk, "usage")
         if usage:
-            self.prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-            self.completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            self.prompt_tokens = int(_get(usage, "prompt_tokens") or 0)
+            self.completion_tokens = int(_get(usage, "completion_tokens") or 0)
             self.usage_known = True
-        choices = getattr(chunk, "choices", None) or []
+        choices = _get(chunk, "choices") or []
         if not choices:
             return ""
         choice = choices[0]
-        if getattr(choice, "finish_reason", None):
-            self.finish_reason = choice.finish_reason
-        delta = getattr(choice, "delta", None)
+        finish = _get(choice, "finish_reason")
+        if finish:
+            self.finish_reason = finish
+        delta = _get(choice, "delta")
         if delta is None:
             return ""
-        for tc in getattr(delta, "tool_calls", None) or []:
-            index = getattr(tc, "index", None)
+        for tc in _get(delta, "tool_calls") or []:
+            index = _get(tc, "index")
             slot = self.calls.setdefault(
                 index if index is not None else len(self.calls),
                 {"id": "", "name": "", "arguments": ""},
             )
             # Ids and names arrive whole (some servers repeat them on every
             # delta), so they are set, not appended; arguments are fragments.
-            if getattr(tc, "id", None):
-                slot["id"] = tc.id
-            fn = getattr(tc, "function", None)
+            call_id = _get(tc, "id")
+            if call_id:
+                slot["id"] = call_id
+            fn = _get(tc, "function")
             if fn is not None:
-                if getattr(fn, "name", None):
-                    slot["name"] = fn.name
-                if getattr(fn, "arguments", None):
-                    slot["arguments"] += fn.arguments
-        text = getattr(delta, "content", None) or ""
+                name = _get(fn, "name")
+                if name:
+                    slot["name"] = name
+                arguments = _get(fn, "arguments")
+                if arguments:
+                    slot["arguments"] += arguments
+        text = _get(delta, "content") or ""
         if text:
             self.parts.append(text)
         return text
@@ -216,12 +257,89 @@ class RetryableLLMError(LLMError):
         self.retry_after = retry_after
 
 
+# Phrases servers use for "the prompt does not fit" (vllm, TGI, llama.cpp, the
+# router's providers, OpenAI); a 400 carrying one is an overflow, not a bad request.
+_OVERFLOW_HINTS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "context length",
+    "context window",
+    "context size",
+    "prompt is too long",
+    "input is too long",
+    "too many input tokens",
+    "exceeds the model",
+    "reduce the length",
+)
+_RATE_LIMIT_HINTS = ("rate limit", "rate_limit", "too many tokens", "throttl", "too many requests")
+
+
+def _auth_error(target: ModelTarget) -> LLMError:
+    if target.is_router:
+        hint = "Check your Hugging Face token (`%intern login` or HF_TOKEN) and that it may call Inference Providers."
+    elif target.via == VIA_LITELLM:
+        hint = "Check the provider's API key variable (or ML_INTERN_LITELLM_API_KEY)."
+    else:
+        hint = (
+            "Check the API key of your local server (the *_API_KEY or LOCAL_LLM_API_KEY variable)."
+        )
+    return LLMError(
+        f"The model server rejected the credentials for '{target.model_id}'. {hint}",
+        kind="auth",
+        login_required=target.is_router,
+    )
+
+
+def _classify_status(
+    status: int, detail: str, code: str | None, exc: BaseException, target: ModelTarget
+) -> LLMError:
+    """An HTTP error from an OpenAI-compatible server, by status, code and wording.
+
+    Status 0: an error sent inside a stream without one (judged by its words,
+    else transient, as a server fault mid-reply is)."""
+    text = f"{code or ''} {detail}".lower()
+    if status in (0, 400, 413, 422) and any(h in text for h in _OVERFLOW_HINTS):
+        return LLMError(
+            f"The conversation no longer fits the model's context: {detail}",
+            kind="context_overflow",
+        )
+    if status == 429 or (status in (0, 400) and any(h in text for h in _RATE_LIMIT_HINTS)):
+        return RetryableLLMError(
+            f"Rate limited by the model server: {detail}",
+            kind="rate_limit",
+            retry_after=_retry_after(exc),
+        )
+    if status in (401, 403):
+        return _auth_error(target)
+    if status == 402:
+        return LLMError(
+            f"Billing problem for '{target.model_id}': {detail}. Check your credits or plan.",
+            kind="billing",
+        )
+    if status == 404:
+        return LLMError(
+            f"Model '{target.model_id}' was not found at {target.api_base}: {detail}. Pick another with `%intern model ID`.",
+            kind="model_not_found",
+        )
+    if status in (0, 408, 409, 425) or status >= 500:
+        return RetryableLLMError(
+            f"Model server error {status}: {detail}" if status else f"Model server error: {detail}",
+            kind="transient",
+            retry_after=_retry_after(exc),
+        )
+    return LLMError(f"The model server refused the request: {detail}", kind="bad_request")
+
+
 def classify(exc: BaseException, target: ModelTarget) -> LLMError:
-    """Turn a litellm/openai/httpx exception into our typed error."""
+    """Turn a lean-client, litellm or plain exception into our typed error."""
     if isinstance(exc, LLMError):
         return exc
-    lm = _litellm
+    from .openai_compat import APIStatusError
+
     detail = _short(exc)
+    if isinstance(exc, APIStatusError):
+        return _classify_status(exc.status_code, detail, exc.code, exc, target)
+    lm = _litellm
     # litellm maps some statuses of OpenAI-compatible servers to BadRequestError
     # (e.g. 401/403); the status code is the reliable part.
     status = getattr(exc, "status_code", None)
@@ -241,16 +359,7 @@ def classify(exc: BaseException, target: ModelTarget) -> LLMError:
             401,
             403,
         ):
-            hint = (
-                "Check your Hugging Face token (`%intern login` or HF_TOKEN) and that it may call Inference Providers."
-                if target.is_router
-                else "Check the API key of your local server (the *_API_KEY or LOCAL_LLM_API_KEY variable)."
-            )
-            return LLMError(
-                f"The model server rejected the credentials for '{target.model_id}'. {hint}",
-                kind="auth",
-                login_required=target.is_router,
-            )
+            return _auth_error(target)
         if isinstance(exc, lm.BudgetExceededError) or status == 402:
             return LLMError(
                 f"Billing problem for '{target.model_id}': {detail}. Check your credits or plan.",
@@ -286,8 +395,9 @@ def classify(exc: BaseException, target: ModelTarget) -> LLMError:
                 return RetryableLLMError(f"Model server error {status}: {detail}", kind="transient")
             return LLMError(f"Model server error: {detail}", kind="bad_request")
     if isinstance(exc, ConnectionError | TimeoutError | EOFError):
+        # The lean client's TransportFailure is a ConnectionError.
         return RetryableLLMError(
-            f"Connection to the model server failed: {detail}", kind="transient"
+            f"Could not reach the model server at {target.api_base}: {detail}", kind="transient"
         )
     return LLMError(f"The model call failed: {detail}", kind="bad_response")
 
@@ -381,12 +491,23 @@ class LLMClient:
     def context_window(self) -> int:
         if self.config.context_window:
             return self.config.context_window
-        lm = _litellm
+        try:
+            target = self.target()
+        except LLMError:
+            target = None
+        if target is not None and target.is_router:
+            entry = _catalog_entry(target)
+            if entry is not None and entry.context_length:
+                return entry.context_length
+        lm = _litellm  # its tables only when something already imported it
         if lm is not None:
             for name in (
+                target.model if target is not None and target.via == VIA_LITELLM else None,
                 self.config.model_name,
                 self.config.model_name.split(":", 1)[0].split("/", 1)[-1],
             ):
+                if not name:
+                    continue
                 try:
                     info = lm.get_model_info(name)
                 except Exception:
@@ -397,6 +518,8 @@ class LLMClient:
         return DEFAULT_CONTEXT_WINDOW
 
     def cost(self, target: ModelTarget, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """USD for one call: `model_prices` config, else the router's catalog (router
+        ids), else litellm's price table if litellm is already imported; else None."""
         price = self.config.model_prices.get(target.model_id) or self.config.model_prices.get(
             target.price_key
         )
@@ -404,12 +527,19 @@ class LLMClient:
             return (
                 prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok
             ) / 1e6
+        if target.is_router:
+            entry = _catalog_entry(target)
+            if entry is not None and entry.input_per_mtok is not None:
+                return (
+                    prompt_tokens * entry.input_per_mtok
+                    + completion_tokens * (entry.output_per_mtok or 0.0)
+                ) / 1e6
         lm = _litellm
         if lm is None:
             return None
         try:
             p, c = lm.cost_per_token(
-                model=target.price_key,
+                model=target.model if target.via == VIA_LITELLM else target.price_key,
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
             )
@@ -419,16 +549,27 @@ class LLMClient:
 
     # -- internals
 
+    def _body(self, target: ModelTarget, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """The request body of the lean client."""
+        body: dict[str, Any] = {"model": target.model, "messages": messages}
+        effort = self.config.reasoning_effort
+        if effort and effort != "none":
+            body["reasoning_effort"] = effort
+        return body
+
     def _kwargs(self, target: ModelTarget) -> dict[str, Any]:
+        """The keyword arguments of a litellm call."""
         kwargs: dict[str, Any] = {
-            "model": target.litellm_model,
-            "api_base": target.api_base,
-            "api_key": target.api_key,
+            "model": target.model,
             "timeout": self.config.llm_timeout_s,
             # We retry ourselves (with visible waits); litellm and openai must not.
             "num_retries": 0,
             "max_retries": 0,
         }
+        if target.api_base:
+            kwargs["api_base"] = target.api_base
+        if target.api_key:
+            kwargs["api_key"] = target.api_key
         if target.extra_headers:
             kwargs["extra_headers"] = dict(target.extra_headers)
         effort = self.config.reasoning_effort
@@ -443,12 +584,32 @@ class LLMClient:
         tools: list[dict[str, Any]] | None,
         on_chunk: ChunkCallback,
     ) -> LLMResponse:
+        acc = _Accumulator()
+        if target.via == VIA_OPENAI:
+            from . import openai_compat
+
+            body = self._body(target, messages)
+            body["stream_options"] = {"include_usage": True}
+            if tools:
+                body["tools"] = tools
+                body["tool_choice"] = "auto"
+            assert target.api_base is not None and target.api_key is not None
+            async for chunk in openai_compat.stream_chat(
+                base_url=target.api_base,
+                api_key=target.api_key,
+                body=body,
+                headers=target.extra_headers,
+                timeout=self.config.llm_timeout_s,
+            ):
+                text = acc.feed(chunk)
+                if text:
+                    on_chunk(text)
+            return acc.result()
         lm = await ensure_litellm()
         kwargs = self._kwargs(target)
         if tools:
             kwargs["tools"] = tools
             kwargs["tool_choice"] = "auto"
-        acc = _Accumulator()
         stream = await lm.acompletion(
             messages=messages, stream=True, stream_options={"include_usage": True}, **kwargs
         )
@@ -469,26 +630,67 @@ class LLMClient:
     async def _complete_once(
         self, target: ModelTarget, messages: list[dict[str, Any]], max_tokens: int | None
     ) -> LLMResponse:
-        lm = await ensure_litellm()
-        kwargs = self._kwargs(target)
-        if max_tokens:
-            kwargs["max_completion_tokens"] = max_tokens
-        resp = await lm.acompletion(messages=messages, stream=False, **kwargs)
-        choice = resp.choices[0]
-        usage = getattr(resp, "usage", None)
+        if target.via == VIA_OPENAI:
+            from . import openai_compat
+
+            body = self._body(target, messages)
+            if max_tokens:
+                body["max_completion_tokens"] = max_tokens
+            assert target.api_base is not None and target.api_key is not None
+            resp: Any = await openai_compat.chat_completion(
+                base_url=target.api_base,
+                api_key=target.api_key,
+                body=body,
+                headers=target.extra_headers,
+                timeout=self.config.llm_timeout_s,
+            )
+        else:
+            lm = await ensure_litellm()
+            kwargs = self._kwargs(target)
+            if max_tokens:
+                kwargs["max_completion_tokens"] = max_tokens
+            resp = await lm.acompletion(messages=messages, stream=False, **kwargs)
+        choices = _get(resp, "choices") or []
+        if not choices:
+            raise LLMError("The model server answered without a choice.", kind="bad_response")
+        message = _get(choices[0], "message")
+        usage = _get(resp, "usage")
         return LLMResponse(
-            content=choice.message.content or "",
-            finish_reason=choice.finish_reason,
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-            usage_known=usage is not None,
+            content=(_get(message, "content") if message is not None else None) or "",
+            finish_reason=_get(choices[0], "finish_reason"),
+            prompt_tokens=int(_get(usage, "prompt_tokens") or 0) if usage else 0,
+            completion_tokens=int(_get(usage, "completion_tokens") or 0) if usage else 0,
+            usage_known=bool(usage),
         )
 
     async def _with_retries(
         self, call: Callable[[ModelTarget], Awaitable[LLMResponse]], on_retry: RetryCallback
     ) -> LLMResponse:
         target = self.target()
-        await ensure_litellm()  # a first-use import must not count as model latency
+        if target.via == VIA_LITELLM:
+            await ensure_litellm()  # a first-use import must not count as model latency
+        # The router's catalog (prices, context lengths) is read alongside the
+        # first call, never before it: it must not delay the first token.
+        catalog = _start_catalog_fetch(target) if target.is_router else None
+        try:
+            response = await self._attempts(target, call, on_retry)
+            if catalog is not None and response.usage_known:
+                await _wait_catalog(catalog)
+        finally:
+            if catalog is not None and not catalog.done():
+                catalog.cancel()
+        if response.usage_known:
+            response.cost_usd = self.cost(
+                target, response.prompt_tokens, response.completion_tokens
+            )
+        return response
+
+    async def _attempts(
+        self,
+        target: ModelTarget,
+        call: Callable[[ModelTarget], Awaitable[LLMResponse]],
+        on_retry: RetryCallback,
+    ) -> LLMResponse:
         attempts = self.config.llm_attempts
         for attempt in range(1, attempts + 1):
             started = time.perf_counter()
@@ -517,20 +719,142 @@ class LLMClient:
                 await self._sleep(wait)
                 continue
             response.latency_ms = (time.perf_counter() - started) * 1000
-            if response.usage_known:
-                response.cost_usd = self.cost(
-                    target, response.prompt_tokens, response.completion_tokens
-                )
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def prewarm() -> None:
-    """Import litellm and load what its first call loads lazily (~0.5 s here).
+# ------------------------------------------------------------ router catalog
 
-    The warm-up call goes to a loopback port that was just closed, so it is
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    input_per_mtok: float | None
+    output_per_mtok: float | None
+    context_length: int | None
+
+
+CATALOG_TIMEOUT_S = 10.0
+CATALOG_RETRY_S = 600.0
+# router base url -> {model id -> [provider dicts]}; filled once per process.
+_catalogs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+_catalog_failed_at: dict[str, float] = {}
+
+
+def _start_catalog_fetch(target: ModelTarget) -> asyncio.Future[Any] | None:
+    base = target.api_base or ROUTER_BASE_URL
+    if base in _catalogs:
+        return None
+    failed = _catalog_failed_at.get(base)
+    if failed is not None and time.monotonic() - failed < CATALOG_RETRY_S:
+        return None
+    return asyncio.ensure_future(_fetch_catalog(base, target.api_key or ""))
+
+
+async def _wait_catalog(task: asyncio.Future[Any]) -> None:
+    try:
+        await asyncio.wait_for(asyncio.shield(task), CATALOG_TIMEOUT_S)
+    except Exception:
+        pass  # best effort: without it the cost is unknown
+
+
+async def _fetch_catalog(base: str, api_key: str) -> None:
+    """`GET /models` on the router: each model's providers with their prices
+    (USD per million tokens) and context lengths."""
+    from . import openai_compat
+
+    try:
+        payload = await openai_compat.get_json(
+            base.rstrip("/") + "/models", api_key=api_key, timeout=CATALOG_TIMEOUT_S
+        )
+        models: dict[str, list[dict[str, Any]]] = {}
+        for item in payload.get("data") or []:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                providers = item.get("providers")
+                models[item["id"]] = [p for p in providers or [] if isinstance(p, dict)]
+    except Exception as exc:
+        log.info("router catalog unavailable: %s", exc)
+        _catalog_failed_at[base] = time.monotonic()
+        return
+    _catalogs[base] = models
+
+
+def _catalog_entry(target: ModelTarget) -> CatalogEntry | None:
+    """Price and context of a router id from the catalog (None until it is read).
+
+    `:provider` picks that provider; `:cheapest` the lowest price; no suffix or
+    `:fastest` (the router's choice, not known here) the highest, so a budget
+    is never under-counted. The context length is that provider's, or the
+    smallest among them.
+    """
+    models = _catalogs.get(target.api_base or ROUTER_BASE_URL)
+    if not models:
+        return None
+    providers = models.get(target.price_key)
+    if not providers:
+        return None
+    policy = target.model_id.split(":", 1)[1].strip().lower() if ":" in target.model_id else ""
+    live = [p for p in providers if p.get("status", "live") == "live"] or providers
+    if policy and policy not in ("fastest", "cheapest"):
+        live = [p for p in providers if str(p.get("provider", "")).lower() == policy]
+        if not live:
+            return None
+
+    def price(p: dict[str, Any]) -> tuple[float, float] | None:
+        pricing = p.get("pricing")
+        if not isinstance(pricing, dict):
+            return None
+        try:
+            return float(pricing.get("input") or 0.0), float(pricing.get("output") or 0.0)
+        except (TypeError, ValueError):
+            return None
+
+    priced = [(pr, p) for p in live if (pr := price(p)) is not None]
+    chosen: tuple[float, float] | None = None
+    if priced:
+        key = lambda item: item[0][0] + item[0][1]  # noqa: E731
+        chosen = (min if policy == "cheapest" else max)(priced, key=key)[0]
+    lengths = [int(p["context_length"]) for p in live if isinstance(p.get("context_length"), int)]
+    return CatalogEntry(
+        input_per_mtok=chosen[0] if chosen else None,
+        output_per_mtok=chosen[1] if chosen else None,
+        context_length=min(lengths) if lengths else None,
+    )
+
+
+# ------------------------------------------------------------------ warm-up
+
+
+async def prewarm(model_id: str | None = None) -> None:
+    """Load what the first call needs, off the cell's path.
+
+    For the lean client: httpx, its TLS context and the lazy parts of its first
+    request (~0.2 s). litellm only when the model id is a `litellm/` one. The
+    warm-up request goes to a loopback port that was just closed, so it is
     refused at once and nothing leaves the machine.
     """
+    import socket
+
+    from . import openai_compat
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    try:
+        async for _chunk in openai_compat.stream_chat(
+            base_url=f"http://127.0.0.1:{port}/v1",
+            api_key="warm-up",
+            body={"model": "warm-up", "messages": []},
+            timeout=5,
+        ):
+            pass
+    except Exception:
+        pass  # refused, as intended
+    if model_id and model_id.strip().startswith(LITELLM_PREFIX):
+        await prewarm_litellm()
+
+
+async def prewarm_litellm() -> None:
+    """Import litellm and load what its first call loads lazily (~0.5 s here)."""
     import socket
 
     lm = await ensure_litellm()
@@ -556,3 +880,7 @@ async def prewarm() -> None:
             pass
     except Exception:
         pass  # refused, as intended
+
+
+def litellm_loaded() -> bool:
+    return "litellm" in sys.modules

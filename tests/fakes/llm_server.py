@@ -41,6 +41,7 @@ from tests.fakes.loopback import LoopbackHTTPServer, LoopbackServer
 __all__ = [
     "Disconnect",
     "ErrorReply",
+    "RawStream",
     "FakeLLMServer",
     "RecordedRequest",
     "Reply",
@@ -189,6 +190,14 @@ class Disconnect:
     """Close the connection without sending any response."""
 
 
+@dataclass(frozen=True)
+class RawStream:
+    """A 200 ``text/event-stream`` whose body is sent verbatim (for SSE edge
+    cases: comments, multi-line data, an error event inside the stream)."""
+
+    body: bytes
+
+
 @dataclass
 class RecordedRequest:
     """A chat-completions request as received by the server."""
@@ -200,7 +209,7 @@ class RecordedRequest:
     raw_body: bytes = b""
 
 
-Response = Reply | ErrorReply | Disconnect | Callable[[RecordedRequest], Any]
+Response = Reply | ErrorReply | Disconnect | RawStream | Callable[[RecordedRequest], Any]
 
 
 # ---------------------------------------------------------------------------
@@ -222,6 +231,11 @@ class FakeLLMServer(LoopbackServer):
     def __init__(self, model: str = DEFAULT_MODEL, host: str = "127.0.0.1", port: int = 0):
         self.model = model
         self.fallback: Response = Reply(content="(fake server: script exhausted)")
+        # Extra fields per model id for `GET /v1/models` (e.g. the router's
+        # "providers" list with pricing and context_length); models listed here
+        # are served in addition to `model`.
+        self.catalog: dict[str, dict[str, Any]] = {}
+        self.catalog_requests = 0
         self.requests: list[RecordedRequest] = []
         # Exceptions raised while building a response (e.g. by a callable in the
         # script). The client gets a 500; tests can assert this list is empty.
@@ -259,7 +273,9 @@ class FakeLLMServer(LoopbackServer):
             self.requests.append(request)
             response = self._script.popleft() if self._script else self.fallback
         # Evaluate callables outside the lock so they may inspect the server.
-        while callable(response) and not isinstance(response, (Reply, ErrorReply, Disconnect)):
+        while callable(response) and not isinstance(
+            response, (Reply, ErrorReply, Disconnect, RawStream)
+        ):
             response = response(request)
         return response
 
@@ -339,20 +355,20 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         if path.endswith("/models"):
-            self._send_json(
-                200,
+            with self.fake._lock:
+                self.fake.catalog_requests += 1
+            ids = [self.fake.model, *[m for m in self.fake.catalog if m != self.fake.model]]
+            data = [
                 {
-                    "object": "list",
-                    "data": [
-                        {
-                            "id": self.fake.model,
-                            "object": "model",
-                            "created": 0,
-                            "owned_by": "fake-llm-server",
-                        }
-                    ],
-                },
-            )
+                    "id": model_id,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "fake-llm-server",
+                    **self.fake.catalog.get(model_id, {}),
+                }
+                for model_id in ids
+            ]
+            self._send_json(200, {"object": "list", "data": data})
         else:
             self._send_json(404, ErrorReply(404, f"Unknown path {self.path}").body())
 
@@ -385,6 +401,18 @@ class _Handler(BaseHTTPRequestHandler):
             raise _AbortConnection
         if isinstance(response, ErrorReply):
             self._send_json(response.status, response.body(), response.headers)
+            return
+        if isinstance(response, RawStream):
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if response.body:
+                self._write_chunk(response.body)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
             return
         if not isinstance(response, Reply):
             exc = TypeError(f"unsupported scripted response: {response!r}")

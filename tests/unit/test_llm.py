@@ -1,4 +1,4 @@
-"""Model-id resolution, and LLMClient through real litellm against the loopback fake."""
+"""Model-id resolution, and LLMClient through both clients (lean and litellm) against the loopback fake."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from ml_intern_jupyter.agent.llm import (
     DEFAULT_CONTEXT_WINDOW,
     LOCAL_PREFIXES,
     ROUTER_BASE_URL,
+    VIA_LITELLM,
+    VIA_OPENAI,
     LLMClient,
     LLMResponse,
     RetryableLLMError,
     classify,
-    import_litellm,
     resolve_model,
 )
 from ml_intern_jupyter.config import Config, ModelPrice
@@ -49,7 +50,8 @@ def test_router_ids(model_id: str) -> None:
     target = resolve_model(model_id, session_id="sess-1", env={"HF_TOKEN": "hf_abc"})
     assert target.is_router
     assert target.model_id == model_id
-    assert target.litellm_model == f"openai/{model_id}"
+    assert target.model == model_id  # the router is asked for the id as written
+    assert target.via == VIA_OPENAI
     assert target.api_base == ROUTER_BASE_URL
     assert target.api_key == "hf_abc"
     assert target.extra_headers == {"X-HF-Session-id": "sess-1"}
@@ -102,7 +104,8 @@ def test_local_prefix_specific_env_vars(prefix: str) -> None:
     target = resolve_model(
         f"{prefix}my-model:7b", session_id="s", env=env, token_getter=must_not_be_called
     )
-    assert target.litellm_model == "openai/my-model:7b"
+    assert target.model == "my-model:7b"
+    assert target.via == VIA_OPENAI
     assert target.api_base == "http://specific/v1"
     assert target.api_key == "specific-key"
     assert target.extra_headers == {}
@@ -136,10 +139,24 @@ def test_local_prefix_env_var_names() -> None:
 def test_model_id_is_stripped() -> None:
     target = resolve_model("  vllm/m \n", session_id="s", env={})
     assert target.model_id == "vllm/m"
-    assert target.litellm_model == "openai/m"
+    assert target.model == "m"
 
 
-@pytest.mark.parametrize("model_id", ["", "gpt4", "   ", "vllm/", "ollama/"])
+def test_litellm_ids_go_through_litellm() -> None:
+    target = resolve_model(
+        "litellm/anthropic/claude-x", session_id="s", env={}, token_getter=must_not_be_called
+    )
+    assert (target.via, target.model) == (VIA_LITELLM, "anthropic/claude-x")
+    # No override: litellm reads the provider's own key variables itself.
+    assert (target.api_base, target.api_key, target.is_router) == (None, None, False)
+    env = {"ML_INTERN_LITELLM_BASE_URL": "http://x/v1", "ML_INTERN_LITELLM_API_KEY": "k"}
+    target = resolve_model("litellm/openai/m", session_id="s", env=env)
+    assert (target.api_base, target.api_key) == ("http://x/v1", "k")
+
+
+@pytest.mark.parametrize(
+    "model_id", ["", "gpt4", "   ", "vllm/", "ollama/", "litellm/", "litellm/gpt-4o"]
+)
 def test_invalid_ids(model_id: str) -> None:
     with pytest.raises(LLMError) as info:
         resolve_model(model_id, session_id="s", env={"HF_TOKEN": "hf_x"})
@@ -152,7 +169,7 @@ def test_unrecognised_id_message_lists_the_options() -> None:
         resolve_model("gpt4", session_id="s", env={})
     message = str(info.value)
     assert "'gpt4'" in message
-    for word in (":fastest", "ollama/", "vllm/", "lm_studio/", "llamacpp/"):
+    for word in (":fastest", "ollama/", "vllm/", "lm_studio/", "llamacpp/", "litellm/"):
         assert word in message
 
 
@@ -237,13 +254,20 @@ def test_retry_after_http_date() -> None:
     assert llm._retry_after(past) == 0.0  # type: ignore[arg-type]
 
 
-# ================================================ LLMClient via real litellm
+# ============================== LLMClient through both clients, against the fake
+#
+# Tests marked `both_paths` run twice: through the lean OpenAI-compatible client
+# (`vllm/test-model`) and through real litellm (`litellm/openai/test-model` with
+# ML_INTERN_LITELLM_BASE_URL), so typed errors and retries are the same on both.
+
+both_paths = pytest.mark.parametrize("via", [VIA_OPENAI, VIA_LITELLM])
+MODEL_FOR = {VIA_OPENAI: "vllm/test-model", VIA_LITELLM: "litellm/openai/test-model"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _litellm() -> Any:
-    """Import litellm once for this module (takes a few seconds)."""
-    return import_litellm()
+@pytest.fixture
+def via() -> str:
+    """The client a test's model id goes through (tests marked `both_paths` override it)."""
+    return VIA_OPENAI
 
 
 class Recorder:
@@ -265,17 +289,20 @@ def rec() -> Recorder:
 
 @pytest.fixture
 def make_client(
-    fake_llm: FakeLLMServer, fast_retry_config: Config, rec: Recorder
+    fake_llm: FakeLLMServer, fast_retry_config: Config, rec: Recorder, via: str
 ) -> Iterator[Callable[..., LLMClient]]:
     """Builds clients aimed at the fake; afterwards checks the fake's script ran cleanly."""
 
     def make(config: Config | None = None, env: dict[str, str] | None = None, **overrides: Any):
+        overrides.setdefault("model_name", MODEL_FOR[via])
         cfg = (config or fast_retry_config).with_overrides(**overrides)
+        default_env = {
+            "VLLM_BASE_URL": fake_llm.url,
+            "ML_INTERN_LITELLM_BASE_URL": fake_llm.url,
+            "ML_INTERN_LITELLM_API_KEY": "test-key",
+        }
         return LLMClient(
-            cfg,
-            "sess-42",
-            sleep=rec.sleep,
-            env=env if env is not None else {"VLLM_BASE_URL": fake_llm.url},
+            cfg, "sess-42", sleep=rec.sleep, env=env if env is not None else default_env
         )
 
     yield make
@@ -286,8 +313,9 @@ async def stream(client: LLMClient, rec: Recorder, tools: Any = None) -> LLMResp
     return await client.stream(USER, tools, on_chunk=rec.chunks.append, on_retry=rec.retries.append)
 
 
+@both_paths
 async def test_streamed_text_reaches_on_chunk(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     text = "Hello there, this reply arrives in small pieces."
     fake_llm.script(Reply(content=text, chunk_size=5, usage=(12, 7)))
@@ -311,8 +339,9 @@ async def test_streamed_text_reaches_on_chunk(
     assert "tools" not in body
 
 
+@both_paths
 async def test_tool_call_deltas_are_accumulated_per_index(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     calls = [
         ToolCall("read", {"path": "data/train.csv", "offset": 10}, id="call_r"),
@@ -344,8 +373,9 @@ async def test_tool_call_deltas_are_accumulated_per_index(
     assert body["tool_choice"] == "auto"
 
 
+@both_paths
 async def test_malformed_tool_arguments_are_passed_through_raw(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     fake_llm.script(Reply(tool_calls=[ToolCall("bash", '{"command": ')], chunk_size=3))
     response = await stream(make_client(), rec)
@@ -353,19 +383,21 @@ async def test_malformed_tool_arguments_are_passed_through_raw(
     assert response.content == ""
 
 
+@both_paths
 async def test_cost_from_model_prices(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
-    prices = {"vllm/test-model": ModelPrice(input_per_mtok=2.0, output_per_mtok=10.0)}
+    prices = {MODEL_FOR[via]: ModelPrice(input_per_mtok=2.0, output_per_mtok=10.0)}
     fake_llm.script(Reply(content="ok", usage=(1_000, 500)))
     response = await stream(make_client(model_prices=prices), rec)
     assert response.cost_usd == pytest.approx((1_000 * 2.0 + 500 * 10.0) / 1e6)
 
 
+@both_paths
 async def test_complete_non_streaming(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
-    prices = {"vllm/test-model": ModelPrice(input_per_mtok=1.0, output_per_mtok=1.0)}
+    prices = {MODEL_FOR[via]: ModelPrice(input_per_mtok=1.0, output_per_mtok=1.0)}
     fake_llm.script(Reply(content="A summary.", usage=(100, 20)))
     response = await make_client(model_prices=prices).complete(
         USER, max_tokens=64, on_retry=rec.retries.append
@@ -391,8 +423,9 @@ async def test_complete_is_retried_too(
 # ---------------------------------------------------------------- retries
 
 
+@both_paths
 async def test_rate_limit_honours_retry_after(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     fake_llm.script(ErrorReply.rate_limit(retry_after=2), Reply(content="after the wait"))
     response = await stream(make_client(), rec)
@@ -411,8 +444,9 @@ async def test_retry_after_is_capped(
     assert rec.waits == [0.01]
 
 
+@both_paths
 async def test_rate_limit_without_retry_after_uses_configured_waits(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     fake_llm.script(
         ErrorReply.rate_limit(retry_after=None),
@@ -454,8 +488,9 @@ async def test_server_errors_are_retried_then_succeed(
     assert len(fake_llm.requests) == 2
 
 
+@both_paths
 async def test_gives_up_after_llm_attempts(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     fake_llm.script(*[ErrorReply.server_error(503)] * 4)
     with pytest.raises(LLMError) as info:
@@ -498,8 +533,9 @@ async def test_waits_reuse_the_last_entry_when_attempts_exceed_the_list(
     assert rec.waits == [0.001, 0.001, 0.001]
 
 
+@both_paths
 async def test_connection_dropped_before_response_is_retried(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     fake_llm.script(Disconnect(), Reply(content="back"))
     response = await stream(make_client(), rec)
@@ -508,8 +544,9 @@ async def test_connection_dropped_before_response_is_retried(
     assert rec.retries[0].startswith("LLM connection error, retrying in")
 
 
+@both_paths
 async def test_disconnect_mid_stream_is_retried_as_transient(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     fake_llm.script(
         Reply(content="partial text that is cut", chunk_size=4, disconnect_after_chunks=2),
@@ -535,8 +572,9 @@ async def test_on_retry_text_carries_the_reason(
 # ------------------------------------------------------ non-retried errors
 
 
+@both_paths
 async def test_context_overflow(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     fake_llm.script(ErrorReply.context_overflow(), Reply(content="unused"))
     with pytest.raises(LLMError) as info:
@@ -547,8 +585,10 @@ async def test_context_overflow(
     assert rec.waits == []
 
 
+@both_paths
 @pytest.mark.parametrize("status", [401, 403])
 async def test_auth_errors_local(
+    via: str,
     status: int,
     fake_llm: FakeLLMServer,
     make_client: Callable[..., LLMClient],
@@ -560,25 +600,28 @@ async def test_auth_errors_local(
         await stream(make_client(), rec)
     assert info.value.kind == "auth"
     assert info.value.login_required is False
-    assert "LOCAL_LLM_API_KEY" in str(info.value)
+    hint = "LOCAL_LLM_API_KEY" if via == VIA_OPENAI else "ML_INTERN_LITELLM_API_KEY"
+    assert hint in str(info.value)
     assert len(fake_llm.requests) == 1
     assert rec.waits == []
 
 
+@both_paths
 async def test_model_not_found(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     fake_llm.script(ErrorReply.not_found_model())
     with pytest.raises(LLMError) as info:
         await stream(make_client(), rec)
     assert info.value.kind == "model_not_found"
-    assert "vllm/test-model" in str(info.value)
+    assert MODEL_FOR[via] in str(info.value)
     assert "%intern model" in str(info.value)
     assert len(fake_llm.requests) == 1
 
 
+@both_paths
 async def test_billing(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     fake_llm.script(ErrorReply(402, "You have run out of credits"))
     with pytest.raises(LLMError) as info:
@@ -587,8 +630,9 @@ async def test_billing(
     assert "credits" in str(info.value)
 
 
+@both_paths
 async def test_bad_request_is_not_retried(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     fake_llm.script(ErrorReply(400, "messages[0].role is invalid"), Reply(content="unused"))
     with pytest.raises(LLMError) as info:
@@ -598,8 +642,9 @@ async def test_bad_request_is_not_retried(
     assert len(fake_llm.requests) == 1
 
 
+@both_paths
 async def test_cancellation_propagates(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
 ) -> None:
     fake_llm.script(Reply(content="x" * 40, chunk_size=1, delay=0.02))
     first_chunk = asyncio.Event()

@@ -1,4 +1,4 @@
-"""The turn loop, driven through real litellm against the scripted model server."""
+"""The turn loop, driven through the lean client against the scripted model server."""
 
 from __future__ import annotations
 

@@ -113,11 +113,26 @@ def test_shutdown_stops_sessions_and_thread(runtime):
     assert runtime.create_session().state == "idle"
 
 
-def test_prewarm_imports_litellm_off_the_caller_thread(runtime):
+def test_prewarm_loads_the_lean_client_off_the_caller_thread(runtime):
     future = runtime.prewarm()
     future.result(60)
-    assert "litellm" in sys.modules and "openai" in sys.modules
+    assert "httpx" in sys.modules
     assert runtime.prewarm() is future
+
+
+def test_prewarm_leaves_litellm_alone_unless_the_model_needs_it():
+    code = (
+        "import sys\n"
+        "from ml_intern_jupyter.agent.llm import prewarm\n"
+        "import asyncio\n"
+        "asyncio.run(prewarm('vllm/m'))\n"
+        "print('httpx' in sys.modules, 'litellm' in sys.modules)\n"
+        "asyncio.run(prewarm('litellm/openai/m'))\n"
+        "print('litellm' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False", "True"]
 
 
 def test_call_from_the_intern_thread_refuses_to_deadlock(runtime):
