@@ -58,9 +58,6 @@ def _warm(runtime: Any) -> None:  # intern thread
             load_config()
         except Exception:
             pass  # reported when a cell needs it
-        # Tool-argument validation: ~1.5 s to import where rfc3987-syntax is
-        # installed (it builds a grammar); keep that off the first tool call.
-        import jsonschema  # noqa: F401
 
     warm = asyncio.get_running_loop().run_in_executor(None, imports)
     warm.add_done_callback(lambda _f: runtime.prewarm())

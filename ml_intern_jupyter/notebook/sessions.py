@@ -159,6 +159,7 @@ class NotebookSessions:
         return [(n, c) for n, c in self.conductors.items() if not c.closed]
 
     def submit(self, conductor: Conductor, item: Request | Gate) -> Request | Gate:
+        conductor.expect()
         self.runtime.call_soon(conductor.enqueue, item)
         return item
 

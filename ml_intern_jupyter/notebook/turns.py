@@ -87,6 +87,8 @@ class Conductor:
         self.held: deque[Request] = deque()  # waiting for the gate
         self._idle = threading.Event()
         self._idle.set()
+        self._idle_lock = threading.Lock()
+        self._incoming = 0  # handed to the intern loop by `expect`, not yet enqueued
         self._unsubscribe: Any = None
         # Called with the session after each turn ends (e.g. to upload its trace).
         self.on_turn_end: Any = None
@@ -122,13 +124,23 @@ class Conductor:
         """Block (not on the intern thread) until nothing runs or is queued."""
         return self._idle.wait(timeout)
 
+    def expect(self) -> None:
+        """Any thread: a request is on its way to `enqueue`; until it lands the
+        conductor is busy (so `%intern wait` in the next cell waits for it)."""
+        with self._idle_lock:
+            self._incoming += 1
+            self._idle.clear()
+
     # ------------------------------------------------ intern-thread operations
 
     def enqueue(self, item: Request | Gate) -> None:
+        with self._idle_lock:
+            self._incoming = max(0, self._incoming - 1)
         if self.closed:
             item.state = "done"
             item.sink.event(_error("This session has shut down; run the cell again."))
             item.sink.finished("error")
+            self._update_idle()
             return
         if isinstance(item, Gate):
             self._open_gate(item)
@@ -249,10 +261,11 @@ class Conductor:
     def _update_idle(self) -> None:
         # A paused turn counts as idle: nothing moves until the user clicks.
         working = self.gate is not None or self.held or any(r.state != "paused" for r in self.live)
-        if working:
-            self._idle.clear()
-        else:
-            self._idle.set()
+        with self._idle_lock:
+            if working or self._incoming:
+                self._idle.clear()
+            else:
+                self._idle.set()
 
     def _finish(self, request: Request, outcome: str) -> None:
         request.state = "done"

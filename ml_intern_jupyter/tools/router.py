@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
+from . import argcheck
 from .base import ToolContext, ToolResult, ToolSpec
 
 __all__ = ["ToolRouter", "cap_output"]
@@ -31,13 +32,11 @@ class ToolRouter:
     def __init__(self, specs: Iterable[ToolSpec] = (), *, output_limit: int = 25_000):
         self.output_limit = output_limit
         self._specs: dict[str, ToolSpec] = {}
-        self._validators: dict[str, Any] = {}
         for spec in specs:
             self.register(spec)
 
     def register(self, spec: ToolSpec) -> None:
         self._specs[spec.name] = spec
-        self._validators.pop(spec.name, None)
 
     def get(self, name: str) -> ToolSpec | None:
         return self._specs.get(name)
@@ -51,18 +50,12 @@ class ToolRouter:
 
     def validate(self, name: str, args: dict[str, Any]) -> str | None:
         """None when `args` fit the tool's schema, else a message for the model."""
-        validator = self._validators.get(name)
-        if validator is None:
-            from jsonschema import Draft202012Validator
-
-            validator = Draft202012Validator(self._specs[name].parameters)
-            self._validators[name] = validator
-        errors = sorted(validator.iter_errors(args), key=lambda e: list(e.absolute_path))
-        if not errors:
+        found = argcheck.problems(self._specs[name].parameters, args)
+        if not found:
             return None
         problems = "; ".join(
-            f"{'/'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}"
-            for e in errors[:5]
+            f"{'/'.join(str(p) for p in path) or '(top level)'}: {message}"
+            for path, message in found
         )
         return (
             f"ERROR: Invalid arguments for '{name}', so it was NOT executed: {problems}. "

@@ -71,8 +71,10 @@ def test_python_waits_for_a_blocking_cell_then_runs(
     kernel.run_ok("import time\nmlij_marks = []")
     yolo(kernel, session_name)
     fake.script(
+        # Slow enough that the call comes while the next cell runs, not before it starts.
         Reply(
-            tool_calls=[ToolCall("python", {"code": "mlij_marks.append(('tool', time.time()))"})]
+            tool_calls=[ToolCall("python", {"code": "mlij_marks.append(('tool', time.time()))"})],
+            delay=0.5,
         ),
         Reply(content="Recorded."),
     )
@@ -101,7 +103,7 @@ def test_python_output_never_lands_in_a_user_cell(
     kernel.run_ok("mlij_marks = []")
     yolo(kernel, session_name)
     fake.script(
-        Reply(tool_calls=[ToolCall("python", {"code": code})]),
+        Reply(tool_calls=[ToolCall("python", {"code": code})], delay=0.5),
         Reply(content="Printed."),
     )
     turn = kernel.run_ok(f"%%intern -s {session_name}\nPrint the marker.")

@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +27,12 @@ from jupyter_server.serverapp import ServerApp
 from traitlets.config import Config
 
 from ml_intern_jupyter.server import MLInternApp
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class LiveServer:
@@ -69,7 +76,11 @@ class LiveServer:
         config = Config(
             {
                 "ServerApp": {
-                    "port": 0,
+                    # A free port picked here, not port 0: servers before 2.20
+                    # never read the port the OS chose back into `port`
+                    # (the extension then publishes no URL; kernels use SQLite).
+                    "port": free_port(),
+                    "port_retries": 20,
                     "ip": "127.0.0.1",
                     "open_browser": False,
                     "root_dir": str(self.root),

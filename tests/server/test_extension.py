@@ -22,7 +22,7 @@ from ml_intern_jupyter.store import (
     connect,
 )
 from ml_intern_jupyter.store.http import SERVER_SECRET_ENV, SERVER_URL_ENV
-from tests.server.live import LiveServer, environ_snapshot
+from tests.server.live import LiveServer, environ_snapshot, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -225,7 +225,7 @@ def test_shipped_config_enables_the_extension_in_jupyter_server(tmp_path: Path) 
             sys.executable,
             "-m",
             "jupyter_server",
-            "--ServerApp.port=0",
+            f"--ServerApp.port={free_port()}",  # servers before 2.20 log port 0 for port 0
             "--ServerApp.ip=127.0.0.1",
             "--ServerApp.open_browser=False",
             "--ServerApp.allow_root=True",

@@ -266,3 +266,22 @@ async def test_shutdown_ends_everything_and_closes(fake_llm: FakeLLMServer, tmp_
     late = turn("c")
     c.enqueue(late)
     assert late.sink.log == ["error", "finished:error"]
+
+
+async def test_a_request_on_its_way_to_the_loop_already_counts_as_busy(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    # The cell hands its request to the intern loop and returns; a `%intern wait`
+    # in the next cell must wait for it even if the loop has not run the hand-over.
+    fake_llm.script(Reply(content="done"))
+    c, _session = setup(fake_llm, tmp_path)
+    assert not c.busy
+    request = turn("a")
+    c.expect()  # the cell's side, before the loop's `enqueue`
+    assert c.busy and not c.wait_idle(0.05)
+    await asyncio.sleep(0.05)
+    assert c.busy, "idle before the request even reached the conductor"
+    c.enqueue(request)
+    await asyncio.wait_for(request.sink.done.wait(), 10)
+    await until(lambda: not c.busy)
+    assert request.sink.outcome == "done"
