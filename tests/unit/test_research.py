@@ -4,8 +4,6 @@ and the real web_search tool against the fake search backend."""
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,48 +13,14 @@ from ml_intern_jupyter.agent import messages as ev
 from ml_intern_jupyter.agent.loop import CANCELLED
 from ml_intern_jupyter.agent.research import FINAL_NOTE, READ_ONLY, WHY_CONTEXT
 from ml_intern_jupyter.tools.base import Approval
-from tests.agent_harness import make_session, run_input, tool
-from tests.fakes.llm_server import FakeLLMServer, RecordedRequest, Reply, ToolCall
+from tests.agent_harness import RESEARCH_SYSTEM, Conversations, make_session, run_input, tool
+from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
 from tests.fakes.web_server import FakeWeb
 
-RESEARCH_SYSTEM = "You are the research assistant"
 PRICES = {
     "vllm/test-model": {"input_per_mtok": 1000, "output_per_mtok": 2000},
     "vllm/research-model": {"input_per_mtok": 100, "output_per_mtok": 200},
 }
-
-
-class Conversations:
-    """Answers each conversation (the main one, or a research task) from its own script.
-
-    Concurrent research calls reach the server in no fixed order, so one FIFO
-    script cannot serve them; each request is matched by who is asking."""
-
-    def __init__(self, main: list[Any], **subs: list[Any]):
-        self.main = list(main)
-        self.subs = {k: list(v) for k, v in subs.items()}
-        self.log: list[tuple[str, float, RecordedRequest]] = []
-        self._lock = threading.Lock()
-
-    def key(self, req: RecordedRequest) -> str:
-        msgs = req.body["messages"]
-        if not msgs[0]["content"].startswith(RESEARCH_SYSTEM):
-            return "main"
-        task = msgs[1]["content"]
-        return next(k for k in self.subs if f"task:\n{k}" in task)
-
-    def __call__(self, req: RecordedRequest) -> Any:
-        key = self.key(req)
-        with self._lock:
-            self.log.append((key, time.monotonic(), req))
-            queue = self.main if key == "main" else self.subs[key]
-            return queue.pop(0) if queue else Reply(content=f"(script of {key} is empty)")
-
-    def requests(self, key: str) -> list[RecordedRequest]:
-        return [r for k, _t, r in self.log if k == key]
-
-    def times(self, key: str) -> list[float]:
-        return [t for k, t, _r in self.log if k == key]
 
 
 @pytest.fixture
