@@ -29,6 +29,7 @@ from .tool_display import (
     logs_preview,
     proposed_code_of,
     safe_url,
+    trackio_url_of,
 )
 
 __all__ = [
@@ -118,6 +119,7 @@ class ToolCard:
     logs_dropped: int = 0  # log lines no longer kept (only the last LOGS_KEPT are)
     display: dict[str, Any] | None = None  # the tool's rich payload (images, cell, job)
     job_url: str | None = None
+    trackio_url: str | None = None  # a trackio dashboard its job or code logs to
     sub: TurnRecord | None = None  # a research call's sub-agent, as it ran
 
     @property
@@ -136,6 +138,8 @@ class ToolCard:
             self.logs_dropped += extra
         if self.job_url is None:
             self.job_url = job_url_in_log(line)
+        if self.trackio_url is None and line.startswith("Trackio dashboard: "):
+            self.trackio_url = safe_url(line.removeprefix("Trackio dashboard: ").strip())
 
     def preview(self) -> tuple[str, bool]:
         """(short output or recent logs, whether there is more to show)."""
@@ -277,6 +281,7 @@ class TurnRecord:
         card.success = e.success
         card.display = getattr(e, "display", None)
         card.job_url = safe_url((card.display or {}).get("job_url")) or card.job_url
+        card.trackio_url = trackio_url_of(card.display, e.output) or card.trackio_url
         if card.state not in ("rejected", "cancelled", "abandoned"):
             card.state = "done" if e.success else "failed"
         if card.sub is not None and not card.sub.finished:
@@ -434,7 +439,8 @@ def card_title_html(card: ToolCard) -> str:
     arg_html = f" <code>{escape(args)}</code>" if args else ""
     return (
         f"<b>{escape(card.tool)}</b>{arg_html} <span class='mlij-dim'>· "
-        f"{escape(card.state_label)}{job_link_html(card.job_url)}</span>"
+        f"{escape(card.state_label)}{job_link_html(card.job_url)}"
+        f"{job_link_html(card.trackio_url, 'dashboard')}</span>"
     )
 
 
@@ -553,6 +559,8 @@ class Transcript:
                 line = f"> **{item.tool}**" + (f" `{_md_code(args)}`" if args else "")
                 if item.job_url:
                     line += f" ([job page](<{item.job_url}>))"
+                if item.trackio_url:
+                    line += f" ([dashboard](<{item.trackio_url}>))"
                 out.append(f"{line} — {item.state_label}")
                 if item.tool == "research":
                     out += self._research_markdown(item)
@@ -602,6 +610,8 @@ class Transcript:
                 out.append(f"[{item.tool}] {args} — {item.state_label}".replace("]  —", "] —"))
                 if item.job_url:
                     out.append(f"    job page: {item.job_url}")
+                if item.trackio_url:
+                    out.append(f"    dashboard: {item.trackio_url}")
                 if item.tool == "research":
                     out.append(f"    {research_stats(item, self.record.model)}")
                     inner = self._items_plain(item.sub.items) if item.sub is not None else []

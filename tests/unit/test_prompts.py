@@ -34,4 +34,4 @@ def test_system_prompt_carries_the_operating_rules():
     # notebook-specific: live variables, proposed cells, a responsive kernel, trackio
     assert "variables" in text and "propose_cell" in text
     assert "keep the kernel responsive" in lowered
-    assert "trackio.log" in text
+    assert "trackio.log" in text and "trackio_space_id" in text
