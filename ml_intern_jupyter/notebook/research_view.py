@@ -71,12 +71,12 @@ class ResearchBlock:
             new.append(block.widget)
         more = False
         for i, (item, block) in enumerate(zip(sub.items, self.blocks, strict=True)):
-            if isinstance(block, StreamBlock):
+            if isinstance(block, StreamBlock) and isinstance(item, TextBlock):
                 fed = self.fed.get(i, 0)
                 if len(item.text) > fed:
                     block.buffer.append(item.text[fed:])
                     self.fed[i] = len(item.text)
-                hold = fast and isinstance(item, TextBlock) and item.streaming
+                hold = fast and item.streaming
                 more = block.sync(c, hold_tail=hold) or more
             elif isinstance(block, CardBlock):
                 block.sync(c)
