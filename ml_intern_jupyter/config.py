@@ -41,6 +41,9 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     model_name: str = Field(min_length=1)
+    # The model of `research` sub-agents (None: the session's model).
+    research_model: str | None = Field(None, min_length=1)
+    research_max_iterations: int = Field(60, ge=1)  # model calls of one research sub-agent
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = "high"
     max_iterations: int = Field(300, ge=-1)
     yolo_mode: bool = False

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,9 @@ from ml_intern_jupyter.config import Config
 from ml_intern_jupyter.tools.base import Approval, ToolContext, ToolResult, ToolSpec
 from ml_intern_jupyter.tools.registry import default_router
 from ml_intern_jupyter.tools.router import ToolRouter
-from tests.fakes.llm_server import FakeLLMServer
+from tests.fakes.llm_server import FakeLLMServer, RecordedRequest, Reply
+
+RESEARCH_SYSTEM = "You are the research assistant"  # how the research prompt starts
 
 
 class Recorder:
@@ -135,7 +139,42 @@ def sent_messages(server: FakeLLMServer, n: int = -1) -> list[dict[str, Any]]:
     return server.requests[n].body["messages"]
 
 
+class Conversations:
+    """Answers each conversation (the main one, or a research task) from its own script.
+
+    Concurrent research calls reach the server in no fixed order, so one FIFO
+    script cannot serve them; each request is matched by who is asking."""
+
+    def __init__(self, main: list[Any], **subs: list[Any]):
+        self.main = list(main)
+        self.subs = {k: list(v) for k, v in subs.items()}
+        self.log: list[tuple[str, float, RecordedRequest]] = []
+        self._lock = threading.Lock()
+
+    def key(self, req: RecordedRequest) -> str:
+        msgs = req.body["messages"]
+        if not msgs[0]["content"].startswith(RESEARCH_SYSTEM):
+            return "main"
+        task = msgs[1]["content"]
+        return next(k for k in self.subs if f"task:\n{k}" in task)
+
+    def __call__(self, req: RecordedRequest) -> Any:
+        key = self.key(req)
+        with self._lock:
+            self.log.append((key, time.monotonic(), req))
+            queue = self.main if key == "main" else self.subs[key]
+            return queue.pop(0) if queue else Reply(content=f"(script of {key} is empty)")
+
+    def requests(self, key: str) -> list[RecordedRequest]:
+        return [r for k, _t, r in self.log if k == key]
+
+    def times(self, key: str) -> list[float]:
+        return [t for k, t, _r in self.log if k == key]
+
+
 __all__ = [
+    "RESEARCH_SYSTEM",
+    "Conversations",
     "Recorder",
     "SleepLog",
     "ToolRouter",

@@ -473,12 +473,16 @@ class LLMClient:
         *,
         on_chunk: ChunkCallback,
         on_retry: RetryCallback,
+        tool_choice: str = "auto",
     ) -> LLMResponse:
-        """Stream one reply. `on_retry` is called before each retry; text already
+        """Stream one reply (`tool_choice="none"`: the tools are shown, not callable).
+
+        `on_retry` is called before each retry; text already
         passed to `on_chunk` by the failed attempt is void (the retry streams the
         reply from the start), so a view should drop it when `on_retry` fires."""
         return await self._with_retries(
-            lambda target: self._stream_once(target, messages, tools, on_chunk), on_retry
+            lambda target: self._stream_once(target, messages, tools, on_chunk, tool_choice),
+            on_retry,
         )
 
     async def complete(
@@ -583,6 +587,7 @@ class LLMClient:
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]] | None,
         on_chunk: ChunkCallback,
+        tool_choice: str = "auto",
     ) -> LLMResponse:
         acc = _Accumulator()
         if target.via == VIA_OPENAI:
@@ -592,7 +597,7 @@ class LLMClient:
             body["stream_options"] = {"include_usage": True}
             if tools:
                 body["tools"] = tools
-                body["tool_choice"] = "auto"
+                body["tool_choice"] = tool_choice
             assert target.api_base is not None and target.api_key is not None
             async for chunk in openai_compat.stream_chat(
                 base_url=target.api_base,
@@ -609,7 +614,7 @@ class LLMClient:
         kwargs = self._kwargs(target)
         if tools:
             kwargs["tools"] = tools
-            kwargs["tool_choice"] = "auto"
+            kwargs["tool_choice"] = tool_choice
         stream = await lm.acompletion(
             messages=messages, stream=True, stream_options={"include_usage": True}, **kwargs
         )

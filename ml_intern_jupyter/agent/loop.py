@@ -180,9 +180,8 @@ class TurnRunner:
         final = ""
         while cfg.max_iterations < 0 or iterations < cfg.max_iterations:
             iterations += 1
-            if s.history.token_estimate() > cfg.compaction_threshold * s.llm.context_window():
-                if not await self._compact(forced=False):
-                    return
+            if not await self._fit_context():
+                return
             note = self.doom.check(s.history.messages)
             if note:
                 s.history.add_user(note)
@@ -222,20 +221,31 @@ class TurnRunner:
             if await self._handle_calls(response):
                 return  # paused for approval
         else:
-            s.emit(
-                ev.Error(
-                    error=f"Stopped after {cfg.max_iterations} iterations (max_iterations). "
-                    "Send a message to let the intern continue.",
-                    kind="max_iterations",
-                )
-            )
-            s.state = "idle"
+            await self._out_of_iterations()
             return
         s.state = "idle"
         await s.persist(meta=True)
         s.emit(ev.TurnComplete(final_response=final))
 
-    async def _call_llm(self) -> LLMResponse | None:
+    async def _fit_context(self) -> bool:
+        """Before each model call: compact past the threshold. False ends the turn."""
+        s = self.s
+        if s.history.token_estimate() > s.config.compaction_threshold * s.llm.context_window():
+            return await self._compact(forced=False)
+        return True
+
+    async def _out_of_iterations(self) -> None:
+        s = self.s
+        s.emit(
+            ev.Error(
+                error=f"Stopped after {s.config.max_iterations} iterations (max_iterations). "
+                "Send a message to let the intern continue.",
+                kind="max_iterations",
+            )
+        )
+        s.state = "idle"
+
+    async def _call_llm(self, tool_choice: str = "auto") -> LLMResponse | None:
         s = self.s
         overflowed = False
         while True:
@@ -253,7 +263,11 @@ class TurnRunner:
 
             try:
                 response = await s.llm.stream(
-                    s.history.for_llm(), s.tools.schemas(), on_chunk=on_chunk, on_retry=on_retry
+                    s.history.for_llm(),
+                    s.tools.schemas(),
+                    on_chunk=on_chunk,
+                    on_retry=on_retry,
+                    tool_choice=tool_choice,
                 )
             except LLMError as err:
                 if self.streamed:

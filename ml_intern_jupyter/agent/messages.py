@@ -7,6 +7,11 @@ session was handling when it emitted the event (as a Jupyter reply carries
 its request's id in `parent_header`); "" for events outside any operation.
 Around each operation the session emits `op_queued`, `op_started` and
 `op_done{outcome}`.
+
+Events of a `research` sub-agent reach the same subscribers, emitted under
+the parent's operation, with `parent_call_id` set to the id of the
+`research` tool call they belong to ("" for the session's own events), so a
+view can nest them under that call's card.
 """
 
 from __future__ import annotations
@@ -105,6 +110,8 @@ class Event(BaseModel):
     seq: int = 0
     timestamp: float = Field(default_factory=time.time)
     op_id: str = ""
+    # The `research` tool call whose sub-agent emitted this event ("": the session's own).
+    parent_call_id: str = ""
 
 
 class OpQueued(Event):
@@ -203,7 +210,7 @@ class LLMCall(Event):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float | None
-    kind: str = "turn"  # turn | compaction | summary
+    kind: str = "turn"  # turn | compaction | summary | research_summary
 
 
 class Compacted(Event):

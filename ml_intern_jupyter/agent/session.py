@@ -187,7 +187,7 @@ class Session:
         self._seq += 1
         if not event.op_id:
             event.op_id = self._op_id
-        if event.op_id == self._op_id and event.type in _OUTCOMES:
+        if event.op_id == self._op_id and event.type in _OUTCOMES and not event.parent_call_id:
             self._outcome = _OUTCOMES[event.type]
         event.session_id = self.id
         event.seq = self._seq
@@ -487,6 +487,7 @@ class Session:
             ),
             plan=self.plan,
             set_plan=set_plan,
+            extras={"session": self},  # the research tool runs its sub-agent on it
         )
 
     def describe(self) -> dict[str, Any]:

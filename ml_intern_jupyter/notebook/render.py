@@ -29,6 +29,9 @@ CSS = f"""<style>
 .{ROOT_CLASS} .mlij-fail {{border-left-color: #c33;}}
 .{ROOT_CLASS} .mlij-ask {{border-left-color: #e90;}}
 .{ROOT_CLASS} .mlij-err {{color: #c33;}}
+.{ROOT_CLASS} .mlij-research {{border-left-color: #7a6fd0;}}
+.{ROOT_CLASS} .mlij-nested {{margin-left: 14px; padding-left: 6px; border-left: 1px dashed #bbb;}}
+.{ROOT_CLASS} .mlij-research details > :not(summary) {{margin-left: 14px;}}
 .{ROOT_CLASS} .mlij-dim {{color: #777; font-size: 12px;}}
 .{ROOT_CLASS} ul.mlij-plan {{list-style: none; padding-left: 0.5em; margin: 0.3em 0;}}
 .{ROOT_CLASS} .k {{color: #a626a4; font-weight: bold;}}

@@ -17,7 +17,7 @@ from typing import Any
 
 from .render import compact_args
 from .tool_display import CELL_HINT, code_fence, images_of
-from .transcript import ToolCard, TurnRecord, plan_markdown
+from .transcript import ToolCard, TurnRecord, plan_markdown, research_stats
 
 __all__ = ["AUTO_REJECT_FEEDBACK", "QueueSink", "TextRenderer", "run_blocking"]
 
@@ -88,6 +88,9 @@ class TextRenderer:
         r = self.record
         before = len(r.items)
         r.apply(e)
+        if getattr(e, "parent_call_id", ""):
+            self._nested(e)
+            return
         kind = e.type
         if kind == "assistant_chunk":
             self._block = r.items[-1]
@@ -134,6 +137,32 @@ class TextRenderer:
         elif kind == "interrupted":
             self.show("*Interrupted.*")
 
+    def _nested(self, e: Any) -> None:
+        """A research sub-agent's step, as one indented line (its text is not streamed:
+        several may run at once; its report is the research call's output)."""
+        kind = e.type
+        tag = f"↳ *research {self._research_label(e.parent_call_id)}*"
+        if kind == "tool_call":
+            args = compact_args(e.arguments)
+            self.show(f"{tag} → **{e.tool}**" + (f" `{_code(args)}`" if args else ""))
+        elif kind == "tool_output":
+            first = next((ln for ln in e.output.splitlines() if ln.strip()), "")[:160]
+            status = "done" if e.success else "failed"
+            self.show(f"{tag} ← **{e.tool}** {status}" + (f": `{_code(first)}`" if first else ""))
+        elif kind == "assistant_message" and e.content.strip():
+            lines = [ln for ln in e.content.strip().splitlines() if ln.strip()]
+            text = " ".join(lines[:2])[:240] + (" …" if len(lines) > 2 else "")
+            self.show(f"{tag}: {text}")
+        elif kind == "tool_log" and e.tool == "llm":
+            self.show(f"{tag}: *{e.log}*")
+        elif kind == "error":
+            self.show(f"{tag} **Error:** {e.error}")
+
+    def _research_label(self, call_id: str) -> str:
+        """'#n' by the order the research calls of this turn started."""
+        ids = [c.tool_call_id for c in self.record.cards.values() if c.tool == "research"]
+        return f"#{ids.index(call_id) + 1}" if call_id in ids else ""
+
     def _end_stream(self) -> None:
         block, self._block = self._block, None
         if block is None:
@@ -158,10 +187,11 @@ class TextRenderer:
                 f"{code.rstrip()}\n{fence}"
             )
 
-    @staticmethod
-    def _output_md(card: ToolCard | None, e: Any) -> str:
+    def _output_md(self, card: ToolCard | None, e: Any) -> str:
         status = "done" if e.success else "failed"
         head = f"← **{e.tool}** {status}"
+        if card is not None and card.tool == "research":
+            head += f" · {research_stats(card, self.record.model)}"
         text = card.preview()[0] if card is not None else e.output[:600]
         if not text.strip():
             return head

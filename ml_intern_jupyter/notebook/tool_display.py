@@ -8,7 +8,11 @@ A tool's `ToolOutput.display` (never sent to the model) may carry:
 * ``proposed_cell``: code the intern wants the user to run -> highlighted,
   with a **Copy** button and the hint to use ``%intern cell``;
 * ``job_url``: an HF Job's page -> a link in the card's title (while the job
-  runs the link comes from its "submitted" log line).
+  runs the link comes from its "submitted" log line);
+* ``trackio_url``: the job's trackio dashboard Space -> a
+  "dashboard" link in the title, and the dashboard itself (an iframe) in the
+  live card; code run in the kernel that prints a trackio Space's address
+  gets the link too.
 
 The HTML widget of ipywidgets 7 and 8 sets its value with ``innerHTML`` and no
 sanitiser, so the Copy button's inline handler runs in the live view (and in
@@ -38,6 +42,8 @@ __all__ = [
     "image_size",
     "images_of",
     "job_link_html",
+    "trackio_embed_html",
+    "trackio_url_of",
     "job_url_in_log",
     "logs_preview",
     "proposed_cell_html",
@@ -57,6 +63,7 @@ CELL_HINT = "run `%intern cell` to put it in a new cell"
 
 _B64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 _URL = re.compile(r"^https?://[^\s\"'<>`]+$")
+_SPACE_PAGE = re.compile(r"^https://huggingface\.co/spaces/([\w.-]+)/([\w.-]+)/?$")
 _SUBMITTED = re.compile(r"^Job \S+ submitted on \S+: (https?://\S+)\s*$")
 _COPY_JS = (
     "(function(b){var t=b.getAttribute('data-code');"
@@ -164,11 +171,33 @@ def proposed_cell_html(code: str) -> str:
     )
 
 
-def job_link_html(url: str | None) -> str:
+def job_link_html(url: str | None, label: str = "job page") -> str:
     safe = safe_url(url)
     if safe is None:
         return ""
-    return f' · <a href="{_attr(safe)}" target="_blank" rel="noopener noreferrer">job page</a>'
+    return f' · <a href="{_attr(safe)}" target="_blank" rel="noopener noreferrer">{label}</a>'
+
+
+def trackio_url_of(display: dict[str, Any] | None, output: str | None) -> str | None:
+    """The trackio dashboard of a card: from hf_jobs' payload, or printed by kernel code."""
+    from ..tools.trackio import trackio_url_in
+
+    url = safe_url((display or {}).get("trackio_url"))
+    return url or (safe_url(trackio_url_in(output)) if output else None)
+
+
+def trackio_embed_html(url: str | None) -> str:
+    """The dashboard of a trackio Space page `url`, for the live card (the transcript keeps
+    the link only: a saved notebook should not load a page)."""
+    safe = safe_url(url)
+    found = _SPACE_PAGE.match(safe or "")
+    if found is None:
+        return ""
+    host = re.sub(r"[^a-z0-9-]", "-", f"{found.group(1)}-{found.group(2)}".lower())
+    return (
+        f'<iframe src="https://{host}.hf.space/" title="trackio dashboard" loading="lazy" '
+        'style="width:100%;height:480px;border:1px solid #ddd;border-radius:4px;"></iframe>'
+    )
 
 
 def display_html(display: dict[str, Any] | None) -> str:

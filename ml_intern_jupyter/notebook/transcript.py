@@ -4,6 +4,10 @@ The live view and the text renderer both feed events into a `TurnRecord`;
 when the turn ends, `Transcript(record)` gives the HTML, markdown and plain
 text that replace the live view, so a saved notebook reads well on GitHub
 or nbviewer and after a restart.
+
+Events of a `research` sub-agent (`parent_call_id` set) go to a nested
+`TurnRecord` on that call's card (`ToolCard.sub`): its own text, tool
+cards, tokens and cost; its tokens and cost also count in the turn's.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from .tool_display import (
     logs_preview,
     proposed_code_of,
     safe_url,
+    trackio_url_of,
 )
 
 __all__ = [
@@ -36,6 +41,7 @@ __all__ = [
     "TurnRecord",
     "plan_html",
     "plan_markdown",
+    "research_stats",
 ]
 
 # Header states, as the user reads them.
@@ -113,6 +119,8 @@ class ToolCard:
     logs_dropped: int = 0  # log lines no longer kept (only the last LOGS_KEPT are)
     display: dict[str, Any] | None = None  # the tool's rich payload (images, cell, job)
     job_url: str | None = None
+    trackio_url: str | None = None  # a trackio dashboard its job or code logs to
+    sub: TurnRecord | None = None  # a research call's sub-agent, as it ran
 
     @property
     def state_label(self) -> str:
@@ -130,6 +138,8 @@ class ToolCard:
             self.logs_dropped += extra
         if self.job_url is None:
             self.job_url = job_url_in_log(line)
+        if self.trackio_url is None and line.startswith("Trackio dashboard: "):
+            self.trackio_url = safe_url(line.removeprefix("Trackio dashboard: ").strip())
 
     def preview(self) -> tuple[str, bool]:
         """(short output or recent logs, whether there is more to show)."""
@@ -189,7 +199,26 @@ class TurnRecord:
         self.state = "thinking"
 
     def apply(self, e: Any) -> None:
+        parent = getattr(e, "parent_call_id", "")
+        if parent:
+            self._nested(parent, e)
+            return
         handler = getattr(self, "_on_" + e.type, None)
+        if handler is not None:
+            handler(e)
+
+    def _nested(self, parent: str, e: Any) -> None:
+        card = self.cards.get(parent)
+        if card is None:
+            return  # a research call this record never saw start
+        sub = card.sub
+        if sub is None:
+            sub = card.sub = TurnRecord(self.session_name, self.session_id, self.model)
+            sub.start(e.timestamp)
+        if e.type == "llm_call":
+            sub.model = e.model
+            self._on_llm_call(e)  # the turn's totals include its research
+        handler = getattr(sub, "_on_" + e.type, None)
         if handler is not None:
             handler(e)
 
@@ -252,8 +281,11 @@ class TurnRecord:
         card.success = e.success
         card.display = getattr(e, "display", None)
         card.job_url = safe_url((card.display or {}).get("job_url")) or card.job_url
+        card.trackio_url = trackio_url_of(card.display, e.output) or card.trackio_url
         if card.state not in ("rejected", "cancelled", "abandoned"):
             card.state = "done" if e.success else "failed"
+        if card.sub is not None and not card.sub.finished:
+            card.sub.finish("done" if e.success else "interrupted", e.timestamp)
         if not any(c.state == "running" for c in self.cards.values()):
             self.state = "thinking"
 
@@ -353,6 +385,21 @@ class TurnRecord:
         )
 
 
+def research_stats(card: ToolCard, model: str = "") -> str:
+    """'3 tool calls · 4,210 tokens · $0.0123 · 8.1 s' of a research card's sub-agent
+    (and its model, when it is not `model`, the session's)."""
+    sub = card.sub
+    if sub is None:
+        return "starting"
+    n = sum(1 for item in sub.items if isinstance(item, ToolCard))
+    text = f"{n} tool call{'s' if n != 1 else ''} · "
+    text += usage_text(sub.tokens, sub.cost_usd, sub.cost_known)
+    text += f" · {sub.duration:.1f} s"
+    if sub.model and sub.model != model:
+        text += f" · {sub.model}"
+    return text
+
+
 def usage_text(tokens: int, cost_usd: float, cost_known: bool = True) -> str:
     cost = f"${cost_usd:.4f}" if cost_known else f"≥ ${cost_usd:.4f}"
     return f"{tokens:,} tokens · {cost}"
@@ -392,7 +439,8 @@ def card_title_html(card: ToolCard) -> str:
     arg_html = f" <code>{escape(args)}</code>" if args else ""
     return (
         f"<b>{escape(card.tool)}</b>{arg_html} <span class='mlij-dim'>· "
-        f"{escape(card.state_label)}{job_link_html(card.job_url)}</span>"
+        f"{escape(card.state_label)}{job_link_html(card.job_url)}"
+        f"{job_link_html(card.trackio_url, 'dashboard')}</span>"
     )
 
 
@@ -437,14 +485,7 @@ class Transcript:
         r = self.record
         parts = [CSS, f'<div class="{ROOT_CLASS}">']
         parts.append(f'<div class="mlij-head">{escape(self.header())}</div>')
-        for item in r.items:
-            if isinstance(item, TextBlock):
-                parts.append(f'<div class="mlij-md">{markdown_html(item.text)}</div>')
-            elif isinstance(item, ToolCard):
-                parts.append(self._card_html(item))
-            else:
-                cls = "mlij-err" if item.kind == "warn" else "mlij-dim"
-                parts.append(f'<div class="{cls}">{escape(item.text)}</div>')
+        parts += self._items_html(r.items)
         if r.plan:
             parts.append(f"<div><b>Plan</b>{plan_html(r.plan)}</div>")
         if r.error:
@@ -454,8 +495,21 @@ class Transcript:
         parts.append(KEEP_IN_VIEW)
         return "\n".join(parts)
 
-    @staticmethod
-    def _card_html(card: ToolCard) -> str:
+    def _items_html(self, items: list[Item]) -> list[str]:
+        parts = []
+        for item in items:
+            if isinstance(item, TextBlock):
+                parts.append(f'<div class="mlij-md">{markdown_html(item.text)}</div>')
+            elif isinstance(item, ToolCard):
+                parts.append(self._card_html(item))
+            else:
+                cls = "mlij-err" if item.kind == "warn" else "mlij-dim"
+                parts.append(f'<div class="{cls}">{escape(item.text)}</div>')
+        return parts
+
+    def _card_html(self, card: ToolCard) -> str:
+        if card.tool == "research":
+            return self._research_html(card)
         title = card_title_html(card) + card_detail_html(card)
         extra = display_html(card.display)
         output = "" if card.proposed_code is not None else card.full_output()
@@ -467,12 +521,37 @@ class Transcript:
             f"{body}</details>{extra}</div>"
         )
 
+    def _research_html(self, card: ToolCard) -> str:
+        """A research call: collapsed, its sub-agent's text and tool cards inside."""
+        stats = research_stats(card, self.record.model)
+        title = f"{card_title_html(card)} <span class='mlij-dim'>· {escape(stats)}</span>"
+        inner = self._items_html(card.sub.items) if card.sub is not None else []
+        if card.sub is not None and card.sub.error:
+            inner.append(f'<div class="mlij-err">{escape(card.sub.error)}</div>')
+        if card.success is False and card.output:
+            inner.append(f"<pre>{escape(card.full_output())}</pre>")
+        return (
+            f'<div class="{card_class(card)} mlij-research"><details><summary>{title}</summary>'
+            + "\n".join(inner)
+            + "</details></div>"
+        )
+
     # -- markdown
 
     def markdown(self) -> str:
         r = self.record
         out = [f"*{self.header()}*", ""]
-        for item in r.items:
+        out += self._items_markdown(r.items)
+        if r.plan:
+            out += ["**Plan**", "", plan_markdown(r.plan), ""]
+        if r.error:
+            out += [f"**Error:** {r.error}", ""]
+        out.append(f"*{r.footer()}*")
+        return "\n".join(out)
+
+    def _items_markdown(self, items: list[Item]) -> list[str]:
+        out: list[str] = []
+        for item in items:
             if isinstance(item, TextBlock):
                 out += [item.text, ""]
             elif isinstance(item, ToolCard):
@@ -480,7 +559,12 @@ class Transcript:
                 line = f"> **{item.tool}**" + (f" `{_md_code(args)}`" if args else "")
                 if item.job_url:
                     line += f" ([job page](<{item.job_url}>))"
+                if item.trackio_url:
+                    line += f" ([dashboard](<{item.trackio_url}>))"
                 out.append(f"{line} — {item.state_label}")
+                if item.tool == "research":
+                    out += self._research_markdown(item)
+                    continue
                 preview, more = item.preview()
                 if preview.strip():
                     out += [">", *(f">     {line}" for line in preview.splitlines())]
@@ -490,19 +574,35 @@ class Transcript:
                 out.append("")
             else:
                 out += [f"*{item.text}*", ""]
-        if r.plan:
-            out += ["**Plan**", "", plan_markdown(r.plan), ""]
-        if r.error:
-            out += [f"**Error:** {r.error}", ""]
-        out.append(f"*{r.footer()}*")
-        return "\n".join(out)
+        return out
+
+    def _research_markdown(self, card: ToolCard) -> list[str]:
+        """The sub-agent's part, quoted under its card."""
+        out = [f"> *{research_stats(card, self.record.model)}*", ">"]
+        inner = self._items_markdown(card.sub.items) if card.sub is not None else []
+        if card.sub is not None and card.sub.error:
+            inner += [f"**Error:** {card.sub.error}", ""]
+        lines = [line for entry in inner for line in entry.split("\n")]
+        out += [f"> {line}" if line else ">" for line in lines]
+        out.append("")
+        return out
 
     # -- plain
 
     def plain(self) -> str:
         r = self.record
         out = [self.header(), ""]
-        for item in r.items:
+        out += self._items_plain(r.items)
+        if r.plan:
+            out += ["Plan:", plan_markdown(r.plan), ""]
+        if r.error:
+            out += [f"Error: {r.error}", ""]
+        out.append(r.footer())
+        return "\n".join(out)
+
+    def _items_plain(self, items: list[Item]) -> list[str]:
+        out: list[str] = []
+        for item in items:
             if isinstance(item, TextBlock):
                 out += [item.text, ""]
             elif isinstance(item, ToolCard):
@@ -510,18 +610,24 @@ class Transcript:
                 out.append(f"[{item.tool}] {args} — {item.state_label}".replace("]  —", "] —"))
                 if item.job_url:
                     out.append(f"    job page: {item.job_url}")
+                if item.trackio_url:
+                    out.append(f"    dashboard: {item.trackio_url}")
+                if item.tool == "research":
+                    out.append(f"    {research_stats(item, self.record.model)}")
+                    inner = self._items_plain(item.sub.items) if item.sub is not None else []
+                    if item.sub is not None and item.sub.error:
+                        inner += [f"Error: {item.sub.error}", ""]
+                    lines = [line for entry in inner for line in entry.split("\n")]
+                    out += [f"    | {line}".rstrip() for line in lines]
+                    out.append("")
+                    continue
                 preview, _more = item.preview()
                 out += [f"    {line}" for line in preview.splitlines()]
                 out += [f"    {line}" for line in display_plain(item.display)]
                 out.append("")
             else:
                 out += [item.text, ""]
-        if r.plan:
-            out += ["Plan:", plan_markdown(r.plan), ""]
-        if r.error:
-            out += [f"Error: {r.error}", ""]
-        out.append(r.footer())
-        return "\n".join(out)
+        return out
 
 
 def _md_code(text: str) -> str:

@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 from .render import CSS, ROOT_CLASS, escape
+from .research_view import ResearchBlock
 from .transcript import (
     STATE_LABELS,
     Note,
@@ -186,6 +187,17 @@ class LiveView:
             return
         items_before = len(self.record.items)
         self.record.apply(e)
+        if getattr(e, "parent_call_id", ""):  # a research sub-agent's: its card shows it
+            if e.type == "assistant_chunk":
+                if self._t0 is None:
+                    self._t0 = asyncio.get_running_loop().time()
+                self.chars_in += len(e.content)
+                self._recent.append((asyncio.get_running_loop().time(), len(e.content)))
+            else:
+                self._meta = True  # the footer's tokens and cost
+            self._mark_card(e.parent_call_id)
+            self._schedule()
+            return
         if e.type == "assistant_chunk":
             if self._t0 is None:
                 self._t0 = asyncio.get_running_loop().time()
@@ -366,6 +378,9 @@ class LiveView:
                 hold = fast and isinstance(item, TextBlock) and item.streaming
                 if block.sync(c, hold_tail=hold):
                     more.add(i)
+            elif isinstance(block, ResearchBlock):
+                if block.sync(c, fast):
+                    more.add(i)
             elif isinstance(block, CardBlock):
                 block.sync(c)
         self._dirty = more
@@ -387,6 +402,8 @@ class LiveView:
             block.ensure(c)
             return block
         if isinstance(item, ToolCard):
+            if item.tool == "research":
+                return ResearchBlock(self, item, c)
             return CardBlock(self, item, c)
         assert isinstance(item, Note)
         cls = "mlij-err" if item.kind == "warn" else "mlij-dim"

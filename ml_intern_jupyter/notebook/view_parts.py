@@ -12,7 +12,7 @@ from typing import Any
 
 from .render import escape, markdown_html
 from .stream import SegmentBuffer
-from .tool_display import display_html
+from .tool_display import display_html, trackio_embed_html
 from .transcript import ToolCard, args_html, card_class, card_detail_html, card_title_html
 
 __all__ = ["AppendBox", "ApprovalPanel", "CardBlock", "Counter", "Static", "StreamBlock"]
@@ -168,12 +168,13 @@ class CardBlock:
             self.title,
             value=f'<div class="{card_class(card)}">{card_title_html(card)}{card_detail_html(card)}</div>',
         )
-        if self.extra is None and card.display:
-            html = display_html(card.display)
-            if html:
-                view = self.view
-                self.extra = c.new(view.w.HTML, value=html, layout=view.layout, style=view.style)
-                self._set_children(c)
+        html = display_html(card.display) + trackio_embed_html(card.trackio_url)
+        if html and self.extra is None:
+            view = self.view
+            self.extra = c.new(view.w.HTML, value=html, layout=view.layout, style=view.style)
+            self._set_children(c)
+        elif html and self.extra is not None:
+            c.set(self.extra, value=html)  # unchanged values send nothing
         if self.expanded:
             return
         text, more = card.preview()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import pricing
+from . import pricing, trackio
 from .base import Approval, ToolContext, ToolResult, ToolSpec
 from .hub_client import (
     HubSettings,
@@ -287,7 +287,28 @@ class _Jobs:
     async def run(
         self, api: Any, ns: str, token: str | None, args: dict[str, Any], ctx: ToolContext
     ) -> ToolResult:
+        if args["operation"] == "uv":
+            args = trackio.with_trackio_dependency(args)
         spec = self._spec(token, args, ctx)
+        board = trackio.prepare(spec, args, ns, token)
+        result = await self._run(api, ns, spec, args, ctx, board)
+        if board is not None:
+            result.display = {**(result.display or {}), **board}
+            result.output += (
+                f"\nTrackio dashboard: {board['trackio_url']} (project {board['trackio_project']}; "
+                "the job has TRACKIO_SPACE_ID and TRACKIO_PROJECT set)."
+            )
+        return result
+
+    async def _run(
+        self,
+        api: Any,
+        ns: str,
+        spec: dict[str, Any],
+        args: dict[str, Any],
+        ctx: ToolContext,
+        board: dict[str, str] | None,
+    ) -> ToolResult:
         with contextlib.suppress(Exception):  # live prices are a nicety; the table is the fallback
             await in_thread(pricing.refresh, api, deadline=self.t)
         submit = asyncio.ensure_future(
@@ -302,6 +323,8 @@ class _Jobs:
                 await self._cancel_remote(api, ns, job.id, ctx)
             raise
         ctx.log(f"Job {job.id} submitted on {spec['flavor']}: {job.url}")
+        if board is not None:
+            ctx.log(f"Trackio dashboard: {board['trackio_url']}")
         ctx.set_state(_stage(job).lower())
         display = {"job_url": job.url, "job_id": job.id}
         if args.get("detach"):
@@ -549,8 +572,10 @@ def jobs_tool(
             "(all=true includes finished ones); logs, inspect and cancel take `job_id`. "
             "'scheduled run'/'scheduled uv' create a cron `schedule` (e.g. '@daily', "
             "'0 9 * * 1'); 'scheduled ps/inspect/suspend/resume/delete' manage them "
-            "(`job_id` = the scheduled job id). Runs on GPUs and every schedule change ask "
-            "the user first."
+            "(`job_id` = the scheduled job id). `trackio_space_id` (and `trackio_project`) "
+            "send the job's trackio metrics to a dashboard Space; in the code call "
+            "trackio.init(project=os.environ['TRACKIO_PROJECT']) (the Space comes from "
+            "TRACKIO_SPACE_ID). Runs on GPUs and every schedule change ask the user first."
         ),
         parameters=obj(
             {
@@ -580,6 +605,16 @@ def jobs_tool(
                 "detach": {"type": "boolean", "default": False},
                 "all": {"type": "boolean", "default": False, "description": "ps: all jobs."},
                 "tail": {"type": "integer", "minimum": 1, "description": "logs: lines."},
+                "trackio_space_id": {
+                    "type": "string",
+                    "description": "run/uv: log the job's trackio metrics to this Space "
+                    "('user/name' or 'name'); it gets TRACKIO_SPACE_ID, TRACKIO_PROJECT and "
+                    "your token.",
+                },
+                "trackio_project": {
+                    "type": "string",
+                    "description": "run/uv: the trackio project (default: the Space's name).",
+                },
             },
             ["operation"],
         ),

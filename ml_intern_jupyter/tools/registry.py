@@ -36,7 +36,9 @@ def hf_tools(config: Config) -> list[ToolSpec]:
 
 
 def default_router(config: Config) -> ToolRouter:
+    from ..agent.research import research_tool  # the sub-agent runs the agent's turn loop
+
     return ToolRouter(
-        [plan_tool(), *local_tools(config.tool_timeout_s), *hf_tools(config)],
+        [plan_tool(), *local_tools(config.tool_timeout_s), *hf_tools(config), research_tool()],
         output_limit=config.tool_output_limit,
     )

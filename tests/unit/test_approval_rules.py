@@ -66,6 +66,9 @@ TABLE: list[tuple[str, dict[str, Any], bool, bool]] = [
     ("github_read_file", {"repo": "trl", "path": "README.md"}, False, False),
     ("web_search", {"query": "x"}, False, False),
     ("fetch_url", {"url": "https://example.com"}, False, False),
+    # the research sub-agent reads only (what it may not do is refused, never asked)
+    ("research", {"task": "dpo recipes"}, False, False),
+    ("research", {"task": "dpo recipes", "context": "user has UltraFeedback"}, False, False),
     # a non-public address never asks: it is refused (see the test below)
     ("fetch_url", {"url": "http://127.0.0.1:8888/api"}, False, False),
     # repo files: upload and delete ask (yolo approves them)

@@ -37,6 +37,14 @@ def test_packaged_defaults_only(missing: Path) -> None:
     assert cfg.retry_transient_waits_s == [5, 15, 30]
     assert cfg.reasoning_effort == "high"
     assert cfg.model_prices == {}
+    assert cfg.research_model is None  # research uses the session's model
+    assert cfg.research_max_iterations == 60
+
+
+def test_research_model_from_the_environment(missing: Path) -> None:
+    env = {"ML_INTERN_RESEARCH_MODEL": "vllm/small", "ML_INTERN_RESEARCH_MAX_ITERATIONS": "5"}
+    cfg = load_config(env=env, user_file=missing)
+    assert cfg.research_model == "vllm/small" and cfg.research_max_iterations == 5
 
 
 def test_user_file_overrides_defaults(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ def test_system_prompt_carries_the_operating_rules():
     for tool in ("citation_graph", "read_paper", "github_find_examples", "web_search"):
         assert tool in text, tool
     assert "fetch_url" in text and "curl" in text  # the web, not bash
+    assert "`research`" in text and "run in parallel" in text  # the research sub-agent
     # jobs: timeouts, hardware, push to the Hub, prebuilt kernels
     assert "default job timeout is 30 minutes" in lowered and "`timeout`" in text
     assert "choose hardware" in lowered
@@ -33,4 +34,4 @@ def test_system_prompt_carries_the_operating_rules():
     # notebook-specific: live variables, proposed cells, a responsive kernel, trackio
     assert "variables" in text and "propose_cell" in text
     assert "keep the kernel responsive" in lowered
-    assert "trackio.log" in text
+    assert "trackio.log" in text and "trackio_space_id" in text
