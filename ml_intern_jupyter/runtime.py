@@ -169,7 +169,9 @@ class Runtime:
             self._sessions[session.id] = session
             session.start()
             # A session that has shut down leaves the table (e.g. after `%intern new`).
-            session._runner.add_done_callback(lambda _t: self._sessions.pop(session.id, None))
+            runner = session._runner
+            assert runner is not None  # start() made it
+            runner.add_done_callback(lambda _t: self._sessions.pop(session.id, None))
             return session
 
         return self.call(make())
@@ -198,7 +200,11 @@ class Runtime:
             return session.subscribe(callback)
 
         unsubscribe = self.call(sub())
-        return lambda: self.loop.call_soon_threadsafe(unsubscribe)
+
+        def unsubscribe_soon() -> None:
+            self.loop.call_soon_threadsafe(unsubscribe)
+
+        return unsubscribe_soon
 
     def wait_idle(self, session_id: str, timeout: float | None = None) -> bool:
         """Block until the session has handled everything submitted; False on timeout."""

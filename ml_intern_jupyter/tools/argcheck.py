@@ -83,7 +83,8 @@ def _check(schema: Any, value: Any, path: Path, root: Any, out: list, depth: int
 
 
 def _object(schema: dict, value: dict, path: Path, root: Any, out: list, depth: int) -> None:
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    raw = schema.get("properties")
+    props: dict[str, Any] = raw if isinstance(raw, dict) else {}
     for name in schema.get("required") or ():
         if name not in value:
             out.append((path, f"{name!r} is a required property"))

@@ -205,14 +205,14 @@ def section_text(markdown: str, wanted: str | None, paper_id: str, max_chars: in
     exact = [s for s in sections if _norm(s[1]) == key]
     numbered = [s for s in sections if _norm(s[1]).split(" ")[0].rstrip(".") == key.rstrip(".")]
     partial = [s for s in sections if key and key in _norm(s[1])]
-    found = (exact or numbered or partial or [None])[0]
-    if found is None:
+    matches = exact or numbered or partial
+    if not matches:
         titles = "; ".join(t for _, t, _ in sections[:40]) or "(no headings)"
         raise WebFailure(f"No section matching {wanted!r} in arXiv {paper_id}. Sections: {titles}.")
-    text = found[2]
+    text = matches[0][2]
     if len(text) > max_chars:
         text = text[:max_chars] + (
-            f"\n[Section cut at {max_chars:,} of {len(found[2]):,} characters; ask for one of "
+            f"\n[Section cut at {max_chars:,} of {len(matches[0][2]):,} characters; ask for one of "
             "its subsections.]"
         )
     return text
