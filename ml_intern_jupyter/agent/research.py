@@ -214,16 +214,7 @@ class ResearchSession:
         yield
 
     def tool_context(self, tool: str, tool_call_id: str) -> ToolContext:
-        return ToolContext(
-            session_id=self.id,
-            tool_call_id=tool_call_id,
-            workdir=self.workdir,
-            read_files=self.read_files,
-            log=lambda line: self.emit(ev.ToolLog(tool=tool, log=line, tool_call_id=tool_call_id)),
-            set_state=lambda state: self.emit(
-                ev.ToolStateChange(tool_call_id=tool_call_id, tool=tool, state=state)
-            ),
-        )
+        return ToolContext.emitting(self, tool, tool_call_id)
 
     def findings(self) -> str:
         """The assistant text so far (for a report that never came)."""

@@ -476,15 +476,10 @@ class Session:
             self.plan = plan
             self.emit(ev.PlanUpdate(plan=plan))
 
-        return ToolContext(
-            session_id=self.id,
-            tool_call_id=tool_call_id,
-            workdir=self.workdir,
-            read_files=self.read_files,
-            log=lambda line: self.emit(ev.ToolLog(tool=tool, log=line, tool_call_id=tool_call_id)),
-            set_state=lambda state: self.emit(
-                ev.ToolStateChange(tool_call_id=tool_call_id, tool=tool, state=state)
-            ),
+        return ToolContext.emitting(
+            self,
+            tool,
+            tool_call_id,
             plan=self.plan,
             set_plan=set_plan,
             extras={"session": self},  # the research tool runs its sub-agent on it

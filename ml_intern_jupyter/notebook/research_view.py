@@ -15,7 +15,7 @@ from typing import Any
 
 from .render import escape
 from .transcript import Note, TextBlock, ToolCard, card_class, card_title_html, research_stats
-from .view_parts import AppendBox, CardBlock, Counter, Static, StreamBlock
+from .view_parts import AppendBox, CardBlock, Counter, StreamBlock, note_block
 
 __all__ = ["ResearchBlock"]
 
@@ -92,14 +92,7 @@ class ResearchBlock:
         if isinstance(item, ToolCard):
             return CardBlock(view, item, c)
         assert isinstance(item, Note)
-        cls = "mlij-err" if item.kind == "warn" else "mlij-dim"
-        html = c.new(
-            view.w.HTML,
-            value=f'<div class="{cls}">{escape(item.text)}</div>',
-            layout=view.layout,
-            style=view.style,
-        )
-        return Static(html)
+        return note_block(view, item, c)
 
     def _on_toggle(self, _button: Any) -> None:  # main thread (a click)
         self.open = not self.open

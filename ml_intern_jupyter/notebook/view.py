@@ -34,7 +34,14 @@ from .transcript import (
     plan_html,
     usage_text,
 )
-from .view_parts import AppendBox, ApprovalPanel, CardBlock, Counter, Static, StreamBlock
+from .view_parts import (
+    AppendBox,
+    ApprovalPanel,
+    CardBlock,
+    Counter,
+    StreamBlock,
+    note_block,
+)
 
 __all__ = ["FRAME", "MAX_MESSAGES_PER_S", "LiveView"]
 
@@ -406,14 +413,7 @@ class LiveView:
                 return ResearchBlock(self, item, c)
             return CardBlock(self, item, c)
         assert isinstance(item, Note)
-        cls = "mlij-err" if item.kind == "warn" else "mlij-dim"
-        html = c.new(
-            self.w.HTML,
-            value=f'<div class="{cls}">{escape(item.text)}</div>',
-            layout=self.layout,
-            style=self.style,
-        )
-        return Static(html)
+        return note_block(self, item, c)
 
     def _sync_panel(self, c: Counter) -> None:
         waiting = [x for x in self.record.items if isinstance(x, ToolCard) and x.state == "waiting"]

@@ -313,3 +313,15 @@ class Static:
 
     def all_widgets(self) -> list[Any]:
         return [self.widget]
+
+
+def note_block(view: Any, note: Any, c: Counter) -> Static:
+    """A view's note line (`transcript.Note`): dim, or red for a warning."""
+    cls = "mlij-err" if note.kind == "warn" else "mlij-dim"
+    html = c.new(
+        view.w.HTML,
+        value=f'<div class="{cls}">{escape(note.text)}</div>',
+        layout=view.layout,
+        style=view.style,
+    )
+    return Static(html)

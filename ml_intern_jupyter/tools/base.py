@@ -62,6 +62,27 @@ class ToolContext:
     set_plan: Callable[[list[dict[str, Any]]], None] = lambda _plan: None
     extras: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def emitting(cls, owner: Any, tool: str, tool_call_id: str, **extra: Any) -> ToolContext:
+        """A context whose log lines and state changes are `owner`'s events.
+
+        `owner` has `id`, `workdir`, `read_files` and `emit` (a session, or a
+        research sub-agent); the events are `messages.ToolLog` / `ToolStateChange`.
+        """
+        from ..agent import messages as ev
+
+        return cls(
+            session_id=owner.id,
+            tool_call_id=tool_call_id,
+            workdir=owner.workdir,
+            read_files=owner.read_files,
+            log=lambda line: owner.emit(ev.ToolLog(tool=tool, log=line, tool_call_id=tool_call_id)),
+            set_state=lambda state: owner.emit(
+                ev.ToolStateChange(tool_call_id=tool_call_id, tool=tool, state=state)
+            ),
+            **extra,
+        )
+
 
 Handler = Callable[[dict[str, Any], ToolContext], Awaitable["ToolResult | str"]]
 ApprovalRule = Callable[[dict[str, Any]], Approval]
