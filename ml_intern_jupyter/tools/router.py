@@ -39,6 +39,10 @@ class ToolRouter:
         self._specs[spec.name] = spec
         self._validators.pop(spec.name, None)
 
+    def unregister(self, name: str) -> None:
+        self._specs.pop(name, None)
+        self._validators.pop(name, None)
+
     def get(self, name: str) -> ToolSpec | None:
         return self._specs.get(name)
 
