@@ -8,8 +8,9 @@ disabled or the session closes; the `mcp` package (anyio) needs the
 contexts entered and left in one task. Importing `mcp` takes seconds, so it
 happens in a worker thread. A server that fails (or does not connect within
 its `connect_timeout_s`) leaves one line for the view (`new_failures`) and the
-session goes on without it. Tools named like a built-in (or like an earlier
-server's tool) are skipped.
+session goes on without it. Tools named like a built-in are skipped; of two
+servers with a tool of the same name, the one configured first keeps it
+(whichever connects first).
 """
 
 from __future__ import annotations
@@ -184,9 +185,7 @@ class McpConnections:
         st.state, st.error, st.reported, st.timed_out = "connecting", None, False, False
         st.stop = asyncio.Event()
         st.ready = asyncio.Event()
-        st.task = asyncio.get_running_loop().create_task(
-            self._hold(st), name=f"mcp-{st.name}"
-        )
+        st.task = asyncio.get_running_loop().create_task(self._hold(st), name=f"mcp-{st.name}")
         loop = asyncio.get_running_loop()
         handle = loop.call_later(st.spec.connect_timeout_s, self._timeout, st, st.task)
         st.task.add_done_callback(lambda _t: handle.cancel())
@@ -255,12 +254,20 @@ class McpConnections:
                 st.skipped[name] = "its name is not a valid tool name"
             elif name in self._builtins or (st.name == HF_SERVER and name in HF_DUPLICATES):
                 st.skipped[name] = "a built-in tool does this"
-            elif name in self._owner:
+            elif name in self._owner and not self._before(st.name, self._owner[name]):
                 st.skipped[name] = f"server '{self._owner[name]}' has a tool of that name"
             else:
+                if name in self._owner:  # a later server (in config order) had it
+                    later = self.servers[self._owner[name]]
+                    later.tools.remove(name)
+                    later.skipped[name] = f"server '{st.name}' has a tool of that name"
                 router.register(self._spec(st, name, tool))
                 self._owner[name] = st.name
                 st.tools.append(name)
+
+    def _before(self, a: str, b: str) -> bool:
+        order = list(self.servers)
+        return order.index(a) < order.index(b)
 
     def _unregister(self, st: ServerState) -> None:
         if self._router is None:

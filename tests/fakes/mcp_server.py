@@ -5,7 +5,8 @@ serve it over streamable HTTP on loopback in this process with
 `McpHttpServer().start()` (its `.url`; `.requests` records each request's
 headers). Its tools: `echo`, `add`, `picture` (a PNG), `note` (an embedded
 text resource and a link), `bash` (named like a built-in), `env_value` (an
-environment variable of the server process), `boom` (an error result).
+environment variable of the server process), `pid`, `hf_whoami` (skipped when the server is the Hugging Face one),
+`boom` (an error result).
 """
 
 # (no `from __future__ import annotations`: the server reads the tools' annotations)
@@ -68,6 +69,16 @@ def build(name: str = "fake", prefix: str = "") -> Any:
     def env_value(var: str) -> str:
         """An environment variable of the server process."""
         return os.environ.get(var, "<unset>")
+
+    @server.tool(name=prefix + "pid")
+    def pid() -> int:
+        """The server's process id."""
+        return os.getpid()
+
+    @server.tool(name="hf_whoami")
+    def hf_whoami() -> str:
+        """Named like a Hugging Face MCP tool our built-ins cover."""
+        return "nobody"
 
     @server.tool(name=prefix + "boom")
     def boom() -> str:
