@@ -33,6 +33,7 @@ from .mcp_servers import (
     ResolvedServer,
     approval_rule,
     configured_servers,
+    display_target,
     resolve,
 )
 from .router import ToolRouter
@@ -115,7 +116,7 @@ class McpConnections:
         self._closed = False
         self._imported: asyncio.Future[None] | None = None
         for name, spec in configured_servers(config).items():
-            self.servers[name] = ServerState(name, spec)
+            self.servers[name] = ServerState(name, spec, target=display_target(spec))
 
     # ----------------------------------------------------------- lifecycle
 
@@ -210,7 +211,6 @@ class McpConnections:
             from mcp.client.session import ClientSession
 
             server = resolve(st.name, st.spec)
-            st.target = server.target
             async with contextlib.AsyncExitStack() as stack:
                 if st.spec.transport == "stdio":
                     errlog = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))

@@ -27,6 +27,7 @@ __all__ = [
     "ResolvedServer",
     "approval_rule",
     "configured_servers",
+    "display_target",
     "hf_token",
     "is_hf_host",
     "resolve",
@@ -54,13 +55,14 @@ class ResolvedServer:
     url: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def target(self) -> str:
-        """What to show for it: the URL (without its query) or the command line."""
-        if self.spec.transport == "http":
-            parts = urlsplit(self.url or "")
-            return f"{parts.scheme}://{parts.netloc}{parts.path}"
-        return " ".join([self.command or "", *self.args]).strip()
+
+def display_target(spec: McpServer) -> str:
+    """What to show for a server: its URL without the query, or its command line,
+    as configured (`${VAR}` not filled in, so no secret is shown)."""
+    if spec.transport == "http":
+        parts = urlsplit(spec.url or "")
+        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return " ".join([spec.command or "", *spec.args]).strip()
 
 
 def configured_servers(config: Config) -> dict[str, McpServer]:
