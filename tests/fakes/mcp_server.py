@@ -30,7 +30,7 @@ def build(name: str = "fake", prefix: str = "") -> Any:
     from mcp.server.mcpserver import Image, MCPServer
     from mcp_types import EmbeddedResource, ResourceLink, TextContent, TextResourceContents
 
-    server = MCPServer(name)
+    server = MCPServer(name, log_level="WARNING")
 
     @server.tool(name=prefix + "echo")
     def echo(text: str) -> str:
