@@ -34,7 +34,7 @@ BUDGET_S = 0.3
 
 
 def start(tmp: Path, url: str, **env: str) -> KernelHarness:
-    k = KernelHarness(tmp, url, ML_INTERN_SHARE_HF_MCP="false", **env).start()
+    k = KernelHarness(tmp, url, **env).start()
     k.run_ok("%load_ext ml_intern_jupyter")
     k.run_ok(
         "from ml_intern_jupyter.runtime import get_runtime\nget_runtime().prewarm().result(120)"

@@ -99,7 +99,8 @@ def image_items(display: dict[str, Any] | None) -> list[tuple[str, str]]:
         return []
     out = []
     for item in raw:
-        mime, data = "image/png", item
+        mime: Any = "image/png"
+        data: Any = item
         if isinstance(item, dict):
             mime, data = item.get("mime"), item.get("data")
         if isinstance(data, str) and mime in _IMAGE_TYPES:

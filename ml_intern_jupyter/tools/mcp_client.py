@@ -60,6 +60,7 @@ class ServerState:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     session: Any = None
+    resolved: ResolvedServer | None = None
     timed_out: bool = False
 
     def describe(self) -> dict[str, Any]:
@@ -202,6 +203,7 @@ class McpConnections:
 
     async def _hold(self, st: ServerState) -> None:
         errlog = None
+        server: ResolvedServer | None = None
         try:
             if self._imported is None:
                 self._imported = asyncio.ensure_future(
@@ -210,7 +212,7 @@ class McpConnections:
             await asyncio.shield(self._imported)
             from mcp.client.session import ClientSession
 
-            server = resolve(st.name, st.spec)
+            server = st.resolved = resolve(st.name, st.spec)
             async with contextlib.AsyncExitStack() as stack:
                 if st.spec.transport == "stdio":
                     errlog = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))
@@ -233,7 +235,8 @@ class McpConnections:
         except Exception as exc:  # noqa: BLE001 - any failure is one line for the user
             if st.state != "disabled" and not self._closed:
                 st.state = "failed"
-                st.error = _reason(exc) + _stderr_tail(errlog)
+                error = _reason(exc) + _stderr_tail(errlog)
+                st.error = server.scrub(error) if server is not None else error
                 log.info("MCP server %s failed", st.name, exc_info=True)
         finally:
             st.session = None
@@ -285,7 +288,11 @@ class McpConnections:
                     f"ERROR: MCP server '{st.name}' is not connected ({st.state}).",
                     success=False,
                 )
-            result = await session.call_tool(name, args)
+            try:
+                result = await session.call_tool(name, args)
+            except Exception as exc:  # the router reports it; without secrets
+                scrub = st.resolved.scrub if st.resolved is not None else str
+                raise RuntimeError(scrub(_reason(exc))) from None
             return tool_result(_wire(result))
 
         description = str(tool.get("description") or "").strip()
@@ -360,6 +367,7 @@ async def _http(server: ResolvedServer) -> Any:
         async with create_mcp_http_client(headers=server.headers) as client:
             async with streamable_http.streamable_http_client(url, http_client=client) as streams:
                 yield streams[0], streams[1]
-    else:  # mcp 1.x before streamable_http_client
-        async with streamable_http.streamablehttp_client(url, headers=server.headers) as streams:
+    else:  # mcp 1.x before streamable_http_client (1.24)
+        legacy: Any = getattr(streamable_http, "streamablehttp_client")  # noqa: B009
+        async with legacy(url, headers=server.headers) as streams:
             yield streams[0], streams[1]

@@ -11,6 +11,7 @@ environment when the session connects; an unset variable (without a
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -40,6 +41,7 @@ HF_DUPLICATES = frozenset({"hf_jobs", "hf_doc_search", "hf_doc_fetch", "hf_whoam
 _HF_HOSTS = ("huggingface.co", "hf.co")
 # What OpenAI-compatible APIs accept as a function name.
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_VAR_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass
@@ -54,6 +56,13 @@ class ResolvedServer:
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Values filled in from the environment (and the token): kept out of messages.
+    secrets: list[str] = field(default_factory=list)
+
+    def scrub(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
 
 
 def display_target(spec: McpServer) -> str:
@@ -69,7 +78,9 @@ def configured_servers(config: Config) -> dict[str, McpServer]:
     """Every server the config names, the Hugging Face one included when shared."""
     servers: dict[str, McpServer] = {}
     if config.share_hf_mcp and HF_SERVER not in config.mcp_servers:
-        servers[HF_SERVER] = McpServer(transport="http", url=config.hf_mcp_url)
+        servers[HF_SERVER] = McpServer.model_validate(
+            {"transport": "http", "url": config.hf_mcp_url}
+        )
     servers.update(config.mcp_servers)
     return servers
 
@@ -121,6 +132,7 @@ def resolve(
         url=fill(spec.url),
         headers=fill(dict(spec.headers)),
     )
+    server.secrets = _filled(spec, env)
     if missing:
         names = ", ".join(f"${{{m}}}" for m in dict.fromkeys(missing))
         raise ValueError(f"{names} in its config {'is' if len(missing) == 1 else 'are'} not set")
@@ -129,7 +141,15 @@ def resolve(
             found = token()
             if found:
                 server.headers["Authorization"] = f"Bearer {found}"
+                server.secrets.append(found)
     return server
+
+
+def _filled(spec: McpServer, env: Mapping[str, str]) -> list[str]:
+    """The environment values `${VAR}` in this entry refer to (long enough to be secrets)."""
+    raw = json.dumps(spec.model_dump(mode="json"))
+    names = {m.group(1) for m in _VAR_NAME.finditer(raw)}
+    return [v for n in names if len(v := env.get(n) or "") >= 4]
 
 
 _RULES = {"ask": Approval.ASK, "trusted": Approval.NO, "always_ask": Approval.ALWAYS_ASK}

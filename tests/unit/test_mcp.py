@@ -445,3 +445,40 @@ def test_mcp_images_and_links_show_inline_in_the_card_and_transcript() -> None:
     assert "javascript" not in html
     assert display_markdown(display) == ["[image]", "[\\<X\\>](<https://e.org/x?a=1&b=2>)"]
     assert display_plain(display) == ["[image]", "<X>: https://e.org/x?a=1&b=2"]
+
+
+async def test_secrets_filled_in_from_the_environment_stay_out_of_the_failure_line(
+    fake_llm: FakeLLMServer,
+    tmp_path: Path,
+    http_mcp: McpHttpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLIJ_KEY", "k3y-very-secret")
+    fake_llm.script(Reply(content="ok"))
+    base = http_mcp.url.rsplit("/", 1)[0]
+    session, rec = make_session(
+        fake_llm,
+        tmp_path,
+        mcp_servers={"wrong-path": {"url": base + "/nope?key=${MLIJ_KEY}"}},
+    )
+    await run_input(session, "hi")
+    lines = [e.log for e in rec.of("tool_log") if e.tool == "mcp"]
+    assert len(lines) == 1 and "'wrong-path' is not available" in lines[0]
+    assert "k3y-very-secret" not in lines[0]
+    assert "k3y-very-secret" not in json.dumps(session.mcp.describe())
+
+
+def test_filled_in_values_and_the_token_are_scrubbed_from_messages() -> None:
+    spec = McpServer(
+        transport="http",
+        url="https://huggingface.co/mcp?k=${MLIJ_KEY}",
+        headers={"X-Short": "${MLIJ_SHORT}"},
+    )
+    env = {"MLIJ_KEY": "k3y-very-secret", "MLIJ_SHORT": "ab"}
+    server = resolve("hf", spec, env=env, token=lambda: "hf_tokenvalue")
+    assert server.url == "https://huggingface.co/mcp?k=k3y-very-secret"
+    message = f"Client error for url '{server.url}' with Bearer hf_tokenvalue"
+    assert (
+        server.scrub(message)
+        == "Client error for url 'https://huggingface.co/mcp?k=***' with Bearer ***"
+    )
