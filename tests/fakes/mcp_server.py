@@ -27,8 +27,13 @@ PNG = base64.b64decode(
 
 def build(name: str = "fake", prefix: str = "") -> Any:
     """The server; its tools' names start with `prefix`."""
-    from mcp.server.mcpserver import Image, MCPServer
-    from mcp_types import EmbeddedResource, ResourceLink, TextContent, TextResourceContents
+    try:  # mcp 2.x
+        from mcp.server.mcpserver import Image, MCPServer
+        from mcp_types import EmbeddedResource, ResourceLink, TextContent
+    except ImportError:  # mcp 1.x
+        from mcp.server.fastmcp import FastMCP as MCPServer  # type: ignore[no-redef]
+        from mcp.server.fastmcp import Image  # type: ignore[no-redef]
+        from mcp.types import EmbeddedResource, ResourceLink, TextContent  # type: ignore[no-redef]
 
     server = MCPServer(name, log_level="WARNING")
 
@@ -51,13 +56,18 @@ def build(name: str = "fake", prefix: str = "") -> Any:
     def note() -> list[Any]:
         """A note as an embedded resource, and a link to more."""
         return [
-            TextContent(text="Here is the note."),
-            EmbeddedResource(
-                resource=TextResourceContents(
-                    uri="notes://one", mime_type="text/plain", text="Remember the milk."
-                )
+            TextContent(type="text", text="Here is the note."),
+            EmbeddedResource.model_validate(
+                {
+                    "type": "resource",
+                    "resource": {
+                        "uri": "notes://one",
+                        "mimeType": "text/plain",
+                        "text": "Remember the milk.",
+                    },
+                }
             ),
-            ResourceLink(name="More notes", uri="https://example.org/notes"),
+            ResourceLink(type="resource_link", name="More notes", uri="https://example.org/notes"),
         ]
 
     @server.tool(name=prefix + "bash")
@@ -108,7 +118,11 @@ class McpHttpServer:
     def start(self) -> "McpHttpServer":
         import uvicorn
 
-        app = build(self.name, self.prefix).streamable_http_app(host="127.0.0.1")
+        server = build(self.name, self.prefix)
+        try:
+            app = server.streamable_http_app(host="127.0.0.1")
+        except TypeError:  # mcp 1.x: no host argument
+            app = server.streamable_http_app()
         requests = self.requests
 
         async def recording(scope: Any, receive: Any, send: Any) -> None:
