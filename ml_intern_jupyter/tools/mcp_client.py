@@ -202,6 +202,14 @@ class McpConnections:
         self._unregister(st)
 
     async def _hold(self, st: ServerState) -> None:
+        # A server disabled and enabled again gets a new task: an older one
+        # that is still winding down touches nothing but its own connection.
+        task = asyncio.current_task()
+        stop, ready = st.stop, st.ready
+
+        def current() -> bool:
+            return st.task is task
+
         errlog = None
         server: ResolvedServer | None = None
         try:
@@ -212,7 +220,8 @@ class McpConnections:
             await asyncio.shield(self._imported)
             from mcp.client.session import ClientSession
 
-            server = st.resolved = resolve(st.name, st.spec)
+            server = resolve(st.name, st.spec)
+            st.resolved = server
             async with contextlib.AsyncExitStack() as stack:
                 if st.spec.transport == "stdio":
                     errlog = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8"))
@@ -222,28 +231,31 @@ class McpConnections:
                 session = await stack.enter_async_context(ClientSession(read, write))
                 await session.initialize()
                 listed = await session.list_tools()
+                if stop.is_set() or not current():
+                    return  # disabled (or the session closed) while connecting
                 st.session = session
                 self._register(st, [_wire(t) for t in listed.tools])
                 st.state = "connected"
-                st.ready.set()
-                await st.stop.wait()
+                ready.set()
+                await stop.wait()
         except asyncio.CancelledError:
-            if not st.timed_out:
+            if not (st.timed_out and current()):
                 raise
             st.state = "failed"
             st.error = f"it did not connect within {st.spec.connect_timeout_s:g} s"
         except Exception as exc:  # noqa: BLE001 - any failure is one line for the user
-            if st.state != "disabled" and not self._closed:
+            if current() and st.state != "disabled" and not self._closed:
                 st.state = "failed"
                 error = _reason(exc) + _stderr_tail(errlog)
                 st.error = server.scrub(error) if server is not None else error
                 log.info("MCP server %s failed", st.name, exc_info=True)
         finally:
-            st.session = None
-            self._unregister(st)
-            if st.state in ("connecting", "connected"):
-                st.state = "closed"
-            st.ready.set()
+            if current():
+                st.session = None
+                self._unregister(st)
+                if st.state in ("connecting", "connected"):
+                    st.state = "closed"
+            ready.set()
 
     # ------------------------------------------------------------- tools
 

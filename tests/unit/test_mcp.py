@@ -482,3 +482,25 @@ def test_filled_in_values_and_the_token_are_scrubbed_from_messages() -> None:
         server.scrub(message)
         == "Client error for url 'https://huggingface.co/mcp?k=***' with Bearer ***"
     )
+
+
+async def test_a_server_disabled_while_it_connects_stays_off_and_registers_nothing() -> None:
+    from ml_intern_jupyter.tools.mcp_client import McpConnections
+    from ml_intern_jupyter.tools.router import ToolRouter
+
+    config = Config(model_name="m", mcp_servers=servers(local=stdio_entry()))
+    connections = McpConnections(config)
+    router = ToolRouter()
+    connections.start(router)
+    assert connections.describe()[0]["state"] == "connecting"
+    connections.apply(config.with_overrides(mcp_disabled=["local"]))
+    await connections.wait_ready()
+    assert connections.describe()[0]["state"] == "disabled"
+    assert router.names == []
+    # on again: a new connection whose tools are registered
+    connections.apply(config)
+    await connections.wait_ready()
+    assert connections.describe()[0]["state"] == "connected"
+    assert "echo" in router.names
+    await connections.close()
+    assert router.names == [] and connections.describe()[0]["state"] == "closed"
