@@ -3,7 +3,10 @@
 The user file is `$ML_INTERN_CONFIG`, else `~/.config/ml-intern-jupyter/config.json`.
 Every field can be set from the environment as `ML_INTERN_<FIELD>` (upper
 case); `ML_INTERN_MODEL` is short for `ML_INTERN_MODEL_NAME`. String values in
-the user file may use `${VAR}` and `${VAR:-default}`.
+the user file may use `${VAR}` and `${VAR:-default}`; in `mcp_servers` they are
+kept as written and substituted when a session connects (`tools/mcp_servers.py`),
+so a secret in a header never sits in the config object. Upstream's
+`mcpServers` key is read as `mcp_servers`.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
 
-__all__ = ["Config", "ModelPrice", "load_config", "user_config_path"]
+__all__ = ["Config", "McpServer", "ModelPrice", "load_config", "user_config_path"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # Installed wheel: ml_intern_jupyter/configs/; source checkout: configs/ at the root.
@@ -28,6 +31,8 @@ _DEFAULT_CANDIDATES = (
     _PACKAGE_DIR.parent / "configs" / "default.json",
 )
 _ENV_ALIASES = {"ML_INTERN_MODEL": "model_name"}
+# Keys accepted for upstream compatibility -> our field names.
+_KEY_ALIASES = {"mcpServers": "mcp_servers"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -35,6 +40,62 @@ class ModelPrice(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
+
+
+McpApproval = Literal["ask", "trusted", "always_ask"]
+_TRANSPORTS = {
+    "stdio": "stdio",
+    "http": "http",
+    "streamable-http": "http",
+    "streamable_http": "http",
+    "streamableHttp": "http",
+}
+
+
+class McpServer(BaseModel):
+    """One MCP server: a command (stdio) or a URL (streamable HTTP).
+
+    `approval` applies to every tool of the server ("ask" before each call,
+    "trusted": never ask, "always_ask": even in yolo); `tool_approval`
+    overrides it per tool name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transport: Literal["stdio", "http"]
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    approval: McpApproval = "ask"
+    tool_approval: dict[str, McpApproval] = Field(default_factory=dict)
+    connect_timeout_s: float = Field(30, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        # Upstream's entries say `type` or `transport`, or neither (inferred).
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        kind = data.pop("type", None)
+        kind = data.get("transport", kind)
+        if kind is None:
+            kind = "http" if "url" in data else "stdio" if "command" in data else None
+        if kind == "sse":
+            raise ValueError("the SSE transport is not supported; use streamable HTTP (a URL)")
+        if kind is not None:
+            data["transport"] = _TRANSPORTS.get(str(kind), kind)
+        return data
+
+    @model_validator(mode="after")
+    def _complete(self) -> McpServer:
+        if self.transport == "stdio" and not self.command:
+            raise ValueError("a stdio MCP server needs `command`")
+        if self.transport == "http" and not self.url:
+            raise ValueError("an HTTP MCP server needs `url`")
+        return self
 
 
 class Config(BaseModel):
@@ -68,6 +129,20 @@ class Config(BaseModel):
     model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
     # fetch_url may read loopback/private/link-local addresses (off: refused)
     fetch_allow_private_addresses: bool = False
+    # MCP servers whose tools sessions get (upstream's `mcpServers` is accepted).
+    mcp_servers: dict[str, McpServer] = Field(default_factory=dict)
+    # Connect the Hugging Face MCP server too (the packaged defaults turn it on).
+    share_hf_mcp: bool = False
+    hf_mcp_url: str = "https://huggingface.co/mcp?login"
+    # Servers turned off (`%intern mcp disable NAME` sets this for one session).
+    mcp_disabled: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upstream_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(k in data for k in _KEY_ALIASES):
+            data = {_KEY_ALIASES.get(k, k): v for k, v in data.items()}
+        return data
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with per-session overrides applied and validated."""
@@ -130,6 +205,7 @@ def _layer(
     merged: dict[str, Any], sources: dict[str, str], data: dict[str, Any], source: str | None
 ) -> None:
     for key, value in data.items():
+        key = _KEY_ALIASES.get(key, key)
         merged[key] = value
         sources[key] = source if source is not None else f"environment variable {_env_name(key)}"
 
@@ -172,7 +248,33 @@ def _read_json(path: Path, env: Mapping[str, str]) -> Any:
         raise ConfigError(
             f"Config file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
         ) from None
-    return _substitute(data, env)
+    if not isinstance(data, dict):
+        return _substitute(data, env)
+    # MCP server entries are substituted when a session connects, not here.
+    return {
+        k: v if _KEY_ALIASES.get(k, k) == "mcp_servers" else _substitute(v, env)
+        for k, v in data.items()
+    }
+
+
+def substitute(value: Any, env: Mapping[str, str], missing: list[str] | None = None) -> Any:
+    """`${VAR}` / `${VAR:-default}` in the strings of `value`; unset names go to `missing`."""
+
+    def one(m: re.Match[str]) -> str:
+        found = env.get(m.group(1))
+        if found:
+            return found
+        if m.group(2) is None and missing is not None:
+            missing.append(m.group(1))
+        return m.group(2) or ""
+
+    if isinstance(value, str):
+        return _VAR.sub(one, value)
+    if isinstance(value, list):
+        return [substitute(v, env, missing) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, env, missing) for k, v in value.items()}
+    return value
 
 
 def _substitute(value: Any, env: Mapping[str, str]) -> Any:

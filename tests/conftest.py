@@ -40,6 +40,9 @@ from tests.fakes.llm_server import FakeLLMServer
 # start, which inherit this) do not upload traces unless a test asks for it.
 os.environ.setdefault("ML_INTERN_SHARE_TRACES", "false")
 
+# Nor the Hugging Face MCP server, which the packaged defaults connect to.
+os.environ.setdefault("ML_INTERN_SHARE_HF_MCP", "false")
+
 # Importing litellm (anywhere, any test) must never try the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 

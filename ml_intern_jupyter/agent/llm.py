@@ -330,6 +330,12 @@ def _classify_status(
     return LLMError(f"The model server refused the request: {detail}", kind="bad_request")
 
 
+def _lm_types(lm: Any, *names: str) -> tuple[type, ...]:
+    """litellm's exception classes of these names that this litellm has
+    (BadGatewayError, for one, is newer than the oldest litellm accepted)."""
+    return tuple(t for t in (getattr(lm, n, None) for n in names) if isinstance(t, type))
+
+
 def classify(exc: BaseException, target: ModelTarget) -> LLMError:
     """Turn a lean-client, litellm or plain exception into our typed error."""
     if isinstance(exc, LLMError):
@@ -355,9 +361,8 @@ def classify(exc: BaseException, target: ModelTarget) -> LLMError:
                 kind="rate_limit",
                 retry_after=_retry_after(exc),
             )
-        if isinstance(exc, lm.AuthenticationError | lm.PermissionDeniedError) or status in (
-            401,
-            403,
+        if isinstance(exc, _lm_types(lm, "AuthenticationError", "PermissionDeniedError")) or (
+            status in (401, 403)
         ):
             return _auth_error(target)
         if isinstance(exc, lm.BudgetExceededError) or status == 402:
@@ -370,14 +375,15 @@ def classify(exc: BaseException, target: ModelTarget) -> LLMError:
                 f"Model '{target.model_id}' was not found at {target.api_base}: {detail}. Pick another with `%intern model ID`.",
                 kind="model_not_found",
             )
-        if isinstance(
-            exc,
-            lm.Timeout
-            | lm.APIConnectionError
-            | lm.InternalServerError
-            | lm.ServiceUnavailableError
-            | lm.BadGatewayError,
-        ):
+        transient = _lm_types(
+            lm,
+            "Timeout",
+            "APIConnectionError",
+            "InternalServerError",
+            "ServiceUnavailableError",
+            "BadGatewayError",
+        )
+        if isinstance(exc, transient):
             return RetryableLLMError(
                 f"Could not reach the model server at {target.api_base}: {detail}",
                 kind="transient",

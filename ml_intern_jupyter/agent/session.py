@@ -32,6 +32,7 @@ from typing import Any
 
 from ..config import Config
 from ..tools.base import ToolContext
+from ..tools.mcp_client import McpConnections
 from ..tools.router import ToolRouter
 from . import messages as ev
 from .approvals import ApprovalPolicy
@@ -120,6 +121,7 @@ class Session:
         self._sleep = sleep
         self._llm_env = llm_env
         self.llm = LLMClient(config, self.id, sleep=sleep, env=llm_env)
+        self.mcp = McpConnections(config)  # connects in the background from start()
         self._seq = 0
         self._subs: list[_Subscription] = []
         self._queue: asyncio.Queue[ev.Operation] = asyncio.Queue()
@@ -149,6 +151,7 @@ class Session:
             self._runner = asyncio.get_running_loop().create_task(
                 self._run(), name=f"session-{self.id}"
             )
+            self.mcp.start(self.tools)
             self.emit(ev.Ready())
 
     @property
@@ -168,6 +171,7 @@ class Session:
         self.llm = LLMClient(self.config, self.id, sleep=self._sleep, env=self._llm_env)
         self.policy.yolo = self.config.yolo_mode
         self.policy.budget_usd = self.config.yolo_budget_usd
+        self.mcp.apply(self.config)
 
     # --------------------------------------------------------------- events
 
@@ -408,6 +412,8 @@ class Session:
             return
         if isinstance(op, ev.UserInput) and not self._start_turn(op):
             return
+        if isinstance(op, ev.UserInput):
+            await self._mcp_ready()
         runner = TurnRunner(self)
         if isinstance(op, ev.UserInput):
             await self._in_turn(runner.user_input(op.text))
@@ -452,8 +458,15 @@ class Session:
         if self.state == "waiting_approval":
             self.state = "idle"
 
+    async def _mcp_ready(self) -> None:
+        """Before a turn: the MCP servers have connected (or failed: one line each)."""
+        await self.mcp.wait_ready()
+        for line in self.mcp.new_failures():
+            self.emit(ev.ToolLog(tool="mcp", log=line))
+
     async def _shutdown(self) -> None:
         self.state = "ended"
+        await self.mcp.close()
         self.emit(ev.ShutdownEvent())
         await self.persist(meta=True)
         self.emit(ev.OpDone(op_type="shutdown", outcome="done"))

@@ -352,11 +352,20 @@ def _new(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
 def _setting(sessions: NotebookSessions, name: str, field: str, value: Any, label: str) -> Any:
     """Change one per-session setting: a `configure` operation, applied in the
     session's order, so it takes effect at the next turn, never mid-turn."""
-    from ..agent.messages import Configure
-
     conductor = _conductor(sessions, name, model=value if field == "model_name" else None)
     session = conductor.session
-    busy = conductor.busy or conductor.paused
+    busy = configure(sessions, conductor, field, value)
+    when = " from the next turn (a turn is running)" if busy else ""
+    print(f"{label} for session '{name}' is now {_show_value(value)}{when}.")
+    return session
+
+
+def configure(sessions: NotebookSessions, conductor: Any, field: str, value: Any) -> bool:
+    """Submit `configure{field: value}` (validated first); True if a turn runs meanwhile."""
+    from ..agent.messages import Configure
+
+    session = conductor.session
+    busy = bool(conductor.busy or conductor.paused)
     if getattr(session.config, field) != value:
         _check_config(session, **{field: value})
         op = Configure(settings={field: value})
@@ -369,9 +378,7 @@ def _setting(sessions: NotebookSessions, name: str, field: str, value: Any, labe
                 await session.wait_idle()
 
             sessions.runtime.call(apply())
-    when = " from the next turn (a turn is running)" if busy else ""
-    print(f"{label} for session '{name}' is now {_show_value(value)}{when}.")
-    return session
+    return busy
 
 
 def _show_value(value: Any) -> str:
@@ -573,6 +580,12 @@ def _in_kernel() -> bool:
     return type(get_ipython()).__name__ == "ZMQInteractiveShell"
 
 
+def _mcp(sessions: NotebookSessions, name: str, args: list[str]) -> None:
+    from .mcp_command import mcp_command
+
+    mcp_command(sessions, name, args, conductor=_conductor, configure=configure)
+
+
 _HANDLERS = {
     "status": _status,
     "sessions": _sessions,
@@ -587,6 +600,7 @@ _HANDLERS = {
     "history": _history,
     "cell": _cell,
     "cost": _cost,
+    "mcp": _mcp,
     "share-traces": _share_traces,
 }
 assert set(_HANDLERS) | set(NOT_YET) | set(SAVED_COMMANDS) | {"help", "login"} == set(COMMANDS)

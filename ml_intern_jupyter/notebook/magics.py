@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("", "the conversation as markdown"),
     "cell": ("", "put the last cell the intern proposed in a new cell below"),
     "cost": ("", "tokens and cost so far"),
+    "mcp": ("[enable|disable NAME]", "MCP servers, their state and tools; turn one on or off"),
     "login": ("", "log in to Hugging Face"),
     "share-traces": ("[public|private]", "where traces go; make the dataset public or private"),
     "export": (
@@ -58,7 +59,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 NOT_YET: tuple[str, ...] = ()
 EFFORTS = ("none", "minimal", "low", "medium", "high")
-_MAX_ARGS = {"model": 1, "effort": 1, "yolo": 1, "share-traces": 1, "export": 1, "resume": 1}
+_MAX_ARGS = {
+    "mcp": 2,
+    "model": 1,
+    "effort": 1,
+    "yolo": 1,
+    "share-traces": 1,
+    "export": 1,
+    "resume": 1,
+}
 
 
 def valid_commands() -> str:
@@ -187,6 +196,11 @@ def parse_line(line: str) -> LineCommand:
         raise UsageError(f"Unknown effort '{args[0]}'. Valid levels: {', '.join(EFFORTS)}.")
     if name == "yolo" and args and args[0].lower() not in ("on", "off"):
         raise UsageError(f"`%intern yolo` takes on or off, not '{args[0]}'.")
+    if name == "mcp" and args and (args[0].lower() not in ("enable", "disable") or len(args) < 2):
+        raise UsageError(
+            "`%intern mcp` lists the MCP servers; `%intern mcp enable NAME` or "
+            "`%intern mcp disable NAME` turns one on or off for the session."
+        )
     if name in ("export", "resume") and not args:
         usage = f"%intern {name} {COMMANDS[name][0]}".rstrip()
         raise UsageError(

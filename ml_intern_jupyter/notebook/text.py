@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from .render import compact_args
-from .tool_display import CELL_HINT, code_fence, images_of
+from .tool_display import CELL_HINT, code_fence, image_items, links_of
 from .transcript import ToolCard, TurnRecord, plan_markdown, research_stats
 
 __all__ = ["AUTO_REJECT_FEEDBACK", "QueueSink", "TextRenderer", "run_blocking"]
@@ -115,7 +115,7 @@ class TextRenderer:
                 return
             self.show(self._output_md(card, e))
             self._display(card)
-        elif kind == "tool_log" and e.tool == "llm":
+        elif kind == "tool_log" and e.tool in ("llm", "mcp") and not e.tool_call_id:
             self.show(f"*{e.log}*")
         elif kind == "approval_required":
             for p in e.tools:
@@ -177,8 +177,13 @@ class TextRenderer:
         """A tool's images and proposed cell, after its output."""
         if card is None or not card.display:
             return
-        for b64 in images_of(card.display):
-            self.show_image(b64)
+        for mime, b64 in image_items(card.display):
+            if mime == "image/png":
+                self.show_image(b64)
+            else:
+                self.show_image(b64, mime)
+        for url, label in links_of(card.display):
+            self.show(f"[{label}]({url})" if label != url else url)
         code = card.proposed_code
         if code is not None:
             fence = code_fence(code)
@@ -213,15 +218,20 @@ def _markdown(text: str) -> None:
     display(Markdown(text))
 
 
-def _image(b64: str) -> None:
+def _image(b64: str, mime: str = "image/png") -> None:
     import base64
 
     from IPython.display import Image, display
 
-    display(Image(data=base64.b64decode(b64), format="png"))
+    try:
+        image = Image(data=base64.b64decode(b64), format=mime.split("/")[-1])
+    except ValueError:  # a format this IPython cannot embed (WebP on IPython 7)
+        print(f"[{mime} image]")
+        return
+    display(image)
 
 
-def _image_line(_b64: str) -> None:
+def _image_line(_b64: str, _mime: str = "image/png") -> None:
     print("[image]")
 
 

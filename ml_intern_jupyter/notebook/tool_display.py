@@ -2,9 +2,12 @@
 
 A tool's `ToolOutput.display` (never sent to the model) may carry:
 
-* ``images``: base64 PNGs the `python` tool captured -> ``<img>`` tags in the
+* ``images``: base64 PNGs the `python` tool captured, or ``{"mime", "data"}``
+  items (PNG, JPEG, GIF, WebP: what MCP tools return) -> ``<img>`` tags in the
   live card and the transcript HTML, a short "[image]" line in markdown and
   plain text, `IPython.display.Image` in text mode;
+* ``links``: ``{"url", "label"}`` items (resources an MCP tool pointed to) ->
+  links in the card, markdown links, "label: url" lines;
 * ``proposed_cell``: code the intern wants the user to run -> highlighted,
   with a **Copy** button and the hint to use ``%intern cell``;
 * ``job_url``: an HF Job's page -> a link in the card's title (while the job
@@ -40,6 +43,7 @@ __all__ = [
     "display_markdown",
     "display_plain",
     "image_size",
+    "image_items",
     "images_of",
     "job_link_html",
     "trackio_embed_html",
@@ -92,17 +96,39 @@ def _attr(text: str) -> str:
 # ---------------------------------------------------------------- payloads
 
 
-def images_of(display: dict[str, Any] | None) -> list[str]:
-    """The display's images as clean base64 strings (anything else is dropped)."""
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def image_items(display: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The display's images as (MIME type, clean base64); anything else is dropped."""
     raw = (display or {}).get("images") or []
     if not isinstance(raw, list):
         return []
     out = []
     for item in raw:
-        if isinstance(item, str):
-            b64 = "".join(item.split())
+        mime: Any = "image/png"
+        data: Any = item
+        if isinstance(item, dict):
+            mime, data = item.get("mime"), item.get("data")
+        if isinstance(data, str) and mime in _IMAGE_TYPES:
+            b64 = "".join(data.split())
             if b64 and _B64.match(b64):
-                out.append(b64)
+                out.append((mime, b64))
+    return out
+
+
+def images_of(display: dict[str, Any] | None) -> list[str]:
+    """The display's images as clean base64 strings."""
+    return [b64 for _mime, b64 in image_items(display)]
+
+
+def links_of(display: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The display's links as (safe http(s) URL, label)."""
+    raw = (display or {}).get("links") or []
+    out = []
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, dict) and (url := safe_url(item.get("url"))):
+            out.append((url, str(item.get("label") or url)))
     return out
 
 
@@ -137,19 +163,21 @@ def image_size(b64: str) -> str | None:
 # -------------------------------------------------------------------- html
 
 
-def images_html(images: list[str]) -> str:
+def images_html(images: list[str] | list[tuple[str, str]]) -> str:
+    """`<img>` tags for base64 PNGs or (MIME type, base64) pairs."""
     if not images:
         return ""
     parts = []
     budget = MAX_IMAGES_B64
-    for b64 in images[:MAX_IMAGES]:
+    for item in images[:MAX_IMAGES]:
+        mime, b64 = item if isinstance(item, tuple) else ("image/png", item)
         if len(b64) > min(MAX_IMAGE_B64, budget):
             size = len(b64) * 3 / 4 / 1e6
             parts.append(f"<div class='mlij-dim'>[image of {size:.1f} MB not embedded]</div>")
         else:
             budget -= len(b64)
             parts.append(
-                f'<img src="data:image/png;base64,{b64}" alt="image" '
+                f'<img src="data:{mime};base64,{b64}" alt="image" '
                 'style="max-width: 100%; height: auto; display: block; margin: 4px 0;"/>'
             )
     if len(images) > MAX_IMAGES:
@@ -169,6 +197,17 @@ def proposed_cell_html(code: str) -> str:
         "<div class='mlij-dim'>Not run. Run <code>%intern cell</code> to put it in a new "
         "cell, or copy it.</div></div>"
     )
+
+
+def links_html(links: list[tuple[str, str]]) -> str:
+    if not links:
+        return ""
+    items = "".join(
+        f'<li><a href="{_attr(url)}" target="_blank" rel="noopener noreferrer">'
+        f"{_attr(label)}</a></li>"
+        for url, label in links
+    )
+    return f'<ul class="mlij-links">{items}</ul>'
 
 
 def job_link_html(url: str | None, label: str = "job page") -> str:
@@ -202,7 +241,7 @@ def trackio_embed_html(url: str | None) -> str:
 
 def display_html(display: dict[str, Any] | None) -> str:
     """Images and the proposed cell of a card (HTML; empty when there are none)."""
-    parts = [images_html(images_of(display))]
+    parts = [images_html(image_items(display)), links_html(links_of(display))]
     code = proposed_code_of(display)
     if code is not None:
         parts.append(proposed_cell_html(code))
@@ -223,6 +262,7 @@ def code_fence(code: str) -> str:
 def display_markdown(display: dict[str, Any] | None) -> list[str]:
     """Markdown lines for a card's display payload."""
     lines = ["[image]" for _ in images_of(display)]
+    lines += [f"[{_md_label(label)}](<{url}>)" for url, label in links_of(display)]
     code = proposed_code_of(display)
     if code is not None:
         fence = code_fence(code)
@@ -230,8 +270,13 @@ def display_markdown(display: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _md_label(label: str) -> str:
+    return "".join("\\" + c if c in "[]\\`*_<>" else c for c in label)
+
+
 def display_plain(display: dict[str, Any] | None) -> list[str]:
     lines = ["[image]" for _ in images_of(display)]
+    lines += [f"{label}: {url}" if label != url else url for url, label in links_of(display)]
     code = proposed_code_of(display)
     if code is not None:
         lines += ["Proposed cell (not run):", *code.rstrip("\n").splitlines(), f"({CELL_HINT})"]

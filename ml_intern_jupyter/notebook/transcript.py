@@ -270,6 +270,8 @@ class TurnRecord:
             card.add_log(e.log)
         elif e.tool == "llm":
             self.items.append(Note(e.log, kind="log"))
+        elif e.tool == "mcp":  # a server that could not connect
+            self.items.append(Note(e.log, kind="warn"))
 
     def _on_tool_output(self, e: Any) -> None:
         card = self.cards.get(e.tool_call_id)

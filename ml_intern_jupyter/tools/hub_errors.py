@@ -85,9 +85,13 @@ def describe(exc: BaseException, where: Where) -> str:
             f"File '{where.path or '?'}' not found in '{_repo(exc, where)}' at revision "
             f"'{where.revision or 'main'}'. List the files with hf_repo_files operation=list."
         )
-    # JobNotFoundError came after 1.0; before it a missing job is a plain 404.
+    # JobNotFoundError is newer than some accepted versions; there a missing
+    # job is a plain 404 on a job call.
     job_not_found = getattr(hf, "JobNotFoundError", None)
-    if job_not_found is not None and isinstance(exc, job_not_found):
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if (job_not_found is not None and isinstance(exc, job_not_found)) or (
+        where.job_id and status == 404
+    ):
         job = where.job_id or getattr(exc, "job_id", None) or "?"
         return (
             f"Job '{job}' not found. List your jobs with hf_jobs operation=ps (or 'scheduled ps')."

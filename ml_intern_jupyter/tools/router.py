@@ -38,6 +38,10 @@ class ToolRouter:
     def register(self, spec: ToolSpec) -> None:
         self._specs[spec.name] = spec
 
+    def unregister(self, name: str) -> None:
+        self._specs.pop(name, None)
+        self._validators.pop(name, None)
+
     def get(self, name: str) -> ToolSpec | None:
         return self._specs.get(name)
 

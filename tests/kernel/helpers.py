@@ -93,6 +93,8 @@ def kernel_env(tmp: Path, llm_url: str, **extra: str) -> dict[str, str]:
         ),
         MLIJ_STACK_FILE=str(tmp / "kernel-stacks.txt"),
     )
+    # Benchmarks use these kernels too, without tests/conftest.py: never the real HF MCP server.
+    env.setdefault("ML_INTERN_SHARE_HF_MCP", "false")
     env.update(extra)
     return env
 
