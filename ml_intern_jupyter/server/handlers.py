@@ -275,6 +275,39 @@ class GenerationsHandler(BaseApiHandler):
         self.reply({"generation": generation}, 201)
 
 
+class ExportHandler(BaseApiHandler):
+    """GET `?format=claude_code|markdown|json`: the session as a download, scrubbed
+    (the same text `%intern export` writes)."""
+
+    @guarded
+    async def get(self, raw_id: str) -> None:
+        from ..traces.export import EXTENSIONS, FORMATS, render_export
+
+        session_id = self.session_id(raw_id)
+        fmt = self.get_query_argument("format", "claude_code")
+        if fmt not in FORMATS:
+            raise ApiError(
+                400, f"Unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}."
+            )
+
+        def render(store: SqliteStore) -> str:
+            record = store.get_session(session_id)
+            if record is None:
+                raise UnknownSessionError(session_id)
+            return render_export(fmt, record, store.load_messages(session_id))
+
+        text = await self.run(render)
+        self.set_header(
+            "Content-Disposition", f'attachment; filename="{session_id}{EXTENSIONS[fmt]}"'
+        )
+        self.finish(text.encode(), set_content_type=_EXPORT_TYPES[fmt])
+
+
+_EXPORT_TYPES = {
+    "claude_code": "application/x-ndjson; charset=utf-8",
+    "markdown": "text/markdown; charset=utf-8",
+    "json": "application/json; charset=utf-8",
+}
 _ID = r"([^/]+)"
 
 
@@ -287,5 +320,6 @@ def api_routes() -> list[tuple[str, type[web.RequestHandler]]]:
         (f"{api}/sessions/{_ID}/archive", ArchiveHandler),
         (f"{api}/sessions/{_ID}/messages", MessagesHandler),
         (f"{api}/sessions/{_ID}/generations", GenerationsHandler),
+        (f"{api}/sessions/{_ID}/export", ExportHandler),
         (f"{api}/feed", FeedHandler),
     ]

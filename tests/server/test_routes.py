@@ -392,6 +392,7 @@ ALL_ROUTES = [
     ("GET", ("sessions", "s1", "messages")),
     ("POST", ("sessions", "s1", "messages")),
     ("POST", ("sessions", "s1", "generations")),
+    ("GET", ("sessions", "s1", "export")),
 ]
 
 
@@ -559,3 +560,45 @@ def test_feed_serves_several_clients(
 def test_field_kinds_cover_every_session_field() -> None:
     assert set(FIELD_KINDS) == set(SESSION_FIELDS)
     assert "status" in FIELD_KINDS and len(STATUSES) > 3
+
+
+# --------------------------------------------------------------------------- export
+
+
+def test_export_downloads_each_format_scrubbed(api: Api) -> None:
+    create(api, "s1", title="Fine-tune", model="org/model", created=1_700_000_000)
+    history = [
+        {"role": "user", "content": f"Train it; my token is {TOKEN}", "_ts": 1_700_000_001.0},
+        {"role": "assistant", "content": "Training done.", "_ts": 1_700_000_002.0},
+    ]
+    assert append(api, "s1", 0, 0, history).code == 204
+
+    jsonl = api.get("sessions", "s1", "export", params={"format": "claude_code"})
+    assert jsonl.code == 200, jsonl.body
+    assert jsonl.headers["Content-Type"].startswith("application/x-ndjson")
+    assert 'filename="s1.jsonl"' in jsonl.headers["Content-Disposition"]
+    lines = [json.loads(line) for line in jsonl.body.decode().splitlines()]
+    assert [line["type"] for line in lines] == ["user", "assistant"]
+    assert "Training done." in json.dumps(lines[1])
+
+    markdown = api.get("sessions", "s1", "export", params={"format": "markdown"})
+    assert markdown.code == 200 and markdown.headers["Content-Type"].startswith("text/markdown")
+    assert "Training done." in markdown.body.decode()
+
+    dump = api.get("sessions", "s1", "export", params={"format": "json"})
+    assert dump.code == 200 and dump.json["session"]["title"] == "Fine-tune"
+    assert len(dump.json["messages"]) == 2
+
+    default = api.get("sessions", "s1", "export")
+    assert default.code == 200 and default.body == jsonl.body  # Claude Code unless asked
+    for reply in (jsonl, markdown, dump):
+        assert TOKEN not in reply.body.decode()
+
+
+def test_export_bad_requests(api: Api) -> None:
+    create(api, "s1")
+    bad = api.get("sessions", "s1", "export", params={"format": "pdf"})
+    assert bad.code == 400 and "claude_code, markdown, json" in bad.message
+    missing = api.get("sessions", "nope", "export")
+    assert missing.code == 404 and missing.json["error"] == "unknown_session"
+    assert api.get("sessions", "bad id!", "export").code in (400, 404)
