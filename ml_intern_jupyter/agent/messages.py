@@ -183,6 +183,10 @@ class PendingCall(BaseModel):
     reason: str | None = None
     estimated_cost_usd: float | None = None
     always_allowable: bool = False
+    # "tool", or "spend": a spend pause (arguments: spent_usd, inference_usd,
+    # jobs_usd, threshold_usd, next_pause_usd); approving it goes on, rejecting
+    # it ends the turn.
+    kind: str = "tool"
 
 
 class ApprovalRequired(Event):

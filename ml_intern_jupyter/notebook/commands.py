@@ -523,21 +523,31 @@ def _cell(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
 
 
 def _cost(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    from .spend import spend_lines
+
     conductor = sessions.get(name)
     if conductor is None:
         print("No session yet: nothing spent.")
-        return
-    t = conductor.session.totals
-    cost = f"${t.cost_usd:.4f}" if t.cost_known else f"at least ${t.cost_usd:.4f} (some unpriced)"
-    print(
-        f"Session '{name}': {t.tokens:,} tokens (prompt {t.prompt_tokens:,}, completion "
-        f"{t.completion_tokens:,}) in {t.llm_calls} model call(s) · {cost}"
-    )
+    else:
+        t = conductor.session.totals
+        cost = (
+            f"${t.cost_usd:.4f}" if t.cost_known else f"at least ${t.cost_usd:.4f} (some unpriced)"
+        )
+        print(
+            f"Session '{name}': {t.tokens:,} tokens (prompt {t.prompt_tokens:,}, completion "
+            f"{t.completion_tokens:,}) in {t.llm_calls} model call(s) · {cost} "
+            f"(inference ${t.inference_usd:.4f}, jobs ${t.jobs_usd:.4f})"
+        )
+        pause = conductor.session.policy.spend_pause_usd
+        if pause:
+            print(f"Next spend pause at ${pause:.2f} of session spend.")
     items = sessions.items()
     if len(items) > 1:
         total = sum(c.session.totals.cost_usd for _n, c in items)
         tokens = sum(c.session.totals.tokens for _n, c in items)
         print(f"All sessions in this kernel: {tokens:,} tokens · ${total:.4f}")
+    for line in spend_lines(sessions):
+        print(line)
 
 
 def login(shell: Any = None) -> None:

@@ -339,3 +339,41 @@ def test_undo_compact_and_new(ip: InteractiveShell, capsys: Any, fake: FakeLLMSe
     while not first.closed and time.monotonic() < deadline:
         time.sleep(0.01)
     assert first.closed and first.session.state == "ended"
+
+
+def test_cost_shows_the_notebooks_total_and_today_across_sessions(
+    ip: InteractiveShell, capsys: Any, fake: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime
+    import json
+
+    from ml_intern_jupyter.config import load_config
+    from ml_intern_jupyter.store.base import SessionRecord
+
+    prices = {FAKE_MODEL: {"input_per_mtok": 1000, "output_per_mtok": 1000}}
+    monkeypatch.setenv("ML_INTERN_MODEL_PRICES", json.dumps(prices))
+    fake.script(Reply(content="Priced."))  # 15 tokens at $1000/M: $0.015
+    ip.run_cell_magic("intern", "", "Spend a little.")
+    sessions = sessions_module.notebook_sessions()
+    store = sessions.saving.get(load_config())
+    assert store is not None
+    today = datetime.date.today()
+    yesterday = time.time() - 86400 * 2
+    notebook = sessions.notebook()
+    spread = {"by_day": {"2000-01-01": 1.5, today.isoformat(): 0.5}}
+    store.create_session(SessionRecord(id="old-spread", notebook=notebook, created=yesterday))
+    store.update_session("old-spread", cost_usd=2.0, metadata={"spend": spread})
+    store.create_session(SessionRecord(id="old-today", notebook=notebook))
+    store.update_session("old-today", cost_usd=0.25)  # saved before spend by day existed
+    store.create_session(SessionRecord(id="old-before", notebook=notebook, created=yesterday))
+    store.update_session("old-before", cost_usd=4.0)
+    store.create_session(SessionRecord(id="elsewhere", notebook="other.ipynb"))
+    store.update_session("elsewhere", cost_usd=100.0)
+    capsys.readouterr()
+
+    ip.run_line_magic("intern", "cost")
+    out = capsys.readouterr().out
+    assert "· $0.0150 (inference $0.0150, jobs $0.0000)" in out
+    assert "Next spend pause at $5.00 of session spend." in out
+    # 2.0 + 0.25 + 4.0 + 0.015 in total; 0.5 + 0.25 + 0.015 today; not the other notebook.
+    assert "This notebook: $6.2650 across 4 session(s), $0.7650 today" in out
