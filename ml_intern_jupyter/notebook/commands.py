@@ -352,6 +352,15 @@ def _new(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
 def _setting(sessions: NotebookSessions, name: str, field: str, value: Any, label: str) -> Any:
     """Change one per-session setting: a `configure` operation, applied in the
     session's order, so it takes effect at the next turn, never mid-turn."""
+    session, message = _change(sessions, name, field, value, label)
+    print(message)
+    return session
+
+
+def _change(
+    sessions: NotebookSessions, name: str, field: str, value: Any, label: str
+) -> tuple[Any, str]:
+    """`_setting` without printing: (the session, the line saying what changed)."""
     from ..agent.messages import Configure
 
     conductor = _conductor(sessions, name, model=value if field == "model_name" else None)
@@ -370,8 +379,7 @@ def _setting(sessions: NotebookSessions, name: str, field: str, value: Any, labe
 
             sessions.runtime.call(apply())
     when = " from the next turn (a turn is running)" if busy else ""
-    print(f"{label} for session '{name}' is now {_show_value(value)}{when}.")
-    return session
+    return session, f"{label} for session '{name}' is now {_show_value(value)}{when}."
 
 
 def _show_value(value: Any) -> str:
@@ -383,12 +391,60 @@ def _show_value(value: Any) -> str:
 
 
 def _model(sessions: NotebookSessions, name: str, args: list[str]) -> None:
+    from . import model_picker as picker
+
     if not args:
         conductor = sessions.get(name)
         model = conductor.session.config.model_name if conductor else _default_model()
         print(f"Model: {model}" + ("" if conductor else " (default; no session yet)"))
+        found, why = picker.load(sessions)
+        if found is None:
+            print(picker.unreachable(why) + " Set a model with `%intern model ID`.")
+            return
+        suggested = picker.cat.suggested(found, model)
+        if not suggested:
+            print("The router's catalog lists no models.")
+            return
+        _show_picker(sessions, name, model, suggested, found)
         return
-    _setting(sessions, name, "model_name", args[0], "Model")
+    model_id = args[0].strip()
+    lines: list[str] = []
+    if picker.is_router_id(model_id):
+        found, why = picker.load(sessions)
+        if found is None:
+            lines.append(picker.unreachable(why) + " The model is set without checking it.")
+        else:
+            ok, lines = picker.check_lines(model_id, found)
+            if not ok:
+                for line in lines:
+                    print(line)
+                return
+    _setting(sessions, name, "model_name", model_id, "Model")
+    for line in lines:
+        print(line)
+
+
+def _show_picker(
+    sessions: NotebookSessions, name: str, current: str, suggested: list[Any], found: Any
+) -> None:
+    from . import model_picker as picker
+    from .frontend import widgets_available
+
+    shell = getattr(sessions, "shell", None)
+    if not widgets_available(shell):
+        print("Suggested models (router catalog; prices per million tokens):")
+        print(picker.table_text(suggested, current))
+        print("Set one with `%intern model ID` (add :provider, :cheapest or :fastest to pin).")
+        return
+    from IPython.display import display
+
+    def choose(model_id: str) -> str:
+        _session, message = _change(sessions, name, "model_name", model_id, "Model")
+        return message
+
+    view = picker.Picker(suggested, current, choose, found)
+    picker.last_picker = view  # the latest table, for tests and the curious
+    display(view.widget)
 
 
 def _effort(sessions: NotebookSessions, name: str, args: list[str]) -> None:
