@@ -173,3 +173,40 @@ async def test_a_configured_context_window_wins_over_the_catalog(fake_llm: FakeL
     await run_input(session, "one")
     await run_input(session, "two")
     assert session.llm.context_window() == 100_000 and not rec.of("compacted")
+
+
+# ------------------------------------------------------------------ picker
+
+
+def test_the_picker_table_sets_the_model_it_was_clicked_for() -> None:
+    from ml_intern_jupyter.notebook.model_picker import Picker, table_text
+
+    chosen: list[str] = []
+
+    def choose(model_id: str) -> str:
+        chosen.append(model_id)
+        return f"Model for session 'default' is now {model_id}."
+
+    models = cat.suggested(found(), "zai-org/GLM-4.6")
+    picker = Picker(models, "zai-org/GLM-4.6", choose, found())
+    assert list(picker.buttons) == [m.id for m in models]
+    assert "● " in picker.rows["zai-org/GLM-4.6"].children[0].value
+    picker.buttons["moonshotai/Kimi-K2.6"].click()
+    assert chosen == ["moonshotai/Kimi-K2.6"]
+    assert "is now moonshotai/Kimi-K2.6." in picker.status.value
+    picker.policy.value = "cheapest"
+    picker.buttons["zai-org/GLM-4.6"].click()
+    assert chosen[-1] == "zai-org/GLM-4.6:cheapest"
+    assert "Warning: Not every provider" in picker.status.value
+
+    def refuse(model_id: str) -> str:
+        raise ValueError("Invalid config value for 'model_name'")
+
+    picker.choose = refuse
+    picker.buttons["other/popular"].click()
+    assert "Invalid config value" in picker.status.value
+
+    text = table_text(models, "zai-org/GLM-4.6:zai")
+    lines = text.splitlines()
+    assert lines[0].split()[:2] == ["model", "live"]
+    assert any(line.startswith("● zai-org/GLM-4.6") for line in lines)
