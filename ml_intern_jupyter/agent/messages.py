@@ -176,6 +176,10 @@ class ToolStateChange(Event):
     state: str
 
 
+# The `tool` of a spend pause's pending entry (no tool of that name exists).
+SPEND_PAUSE_TOOL = "spend_pause"
+
+
 class PendingCall(BaseModel):
     tool: str
     arguments: dict[str, Any]
