@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("", "the session's model, state, tokens and cost"),
     "sessions": ("", "sessions in this kernel and saved ones (this notebook's, then all)"),
     "new": ("", "start a new session (the old one stops)"),
-    "model": ("[ID]", "show or set the session's model"),
+    "model": ("[ID]", "set the session's model, or list the router's suggested ones"),
     "effort": ("[LEVEL]", "show or set the reasoning effort: none, minimal, low, medium, high"),
     "yolo": ("[on|off]", "show or set auto-approval of tool calls for the session"),
     "compact": ("", "summarise the conversation so far to free context"),
@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "wait": ("", "block until the current turn ends"),
     "history": ("", "the conversation as markdown"),
     "cell": ("", "put the last cell the intern proposed in a new cell below"),
-    "cost": ("", "tokens and cost so far"),
+    "cost": ("", "tokens and cost so far: the session, and the notebook in total and today"),
     "login": ("", "log in to Hugging Face"),
     "share-traces": ("[public|private]", "where traces go; make the dataset public or private"),
     "export": (
