@@ -109,6 +109,9 @@ class Config(BaseModel):
     max_iterations: int = Field(300, ge=-1)
     yolo_mode: bool = False
     yolo_budget_usd: float | None = Field(None, ge=0)
+    # Session spend (inference + jobs) at which a turn first pauses for the
+    # user's go-ahead, then at each doubling; 0 or null: never.
+    spend_pause_usd: float | None = Field(5.0, ge=0)
     confirm_cpu_jobs: bool = True
     job_poll_interval_s: float = Field(5, gt=0)  # a followed HF Job's state and new logs
     save_sessions: bool = True

@@ -6,6 +6,11 @@ Rules come from each tool's `approval` predicate (`Approval.NO`, `ASK`,
 reserved before it runs, released if it fails and reconciled with its real
 cost when it finishes; a call whose cost cannot be estimated asks (fails
 closed). Once observed spend reaches the cap, yolo stops auto-approving.
+
+Spend pauses hold with or without yolo: once the session's spend (inference
+plus jobs) reaches `spend_pause_usd`, the turn pauses before its next model
+call with an approval showing the spend; after the user answers, the next
+pause is at the first doubling of the threshold above the spend.
 """
 
 from __future__ import annotations
@@ -32,6 +37,28 @@ class ApprovalPolicy:
     always_allow: set[str] = field(default_factory=set)
     spent_usd: float = 0.0
     reservations: dict[str, float] = field(default_factory=dict)
+    # The session spend at which the next spend pause happens (None: never).
+    spend_pause_usd: float | None = None
+
+    def spend_pause_due(self, session_spend_usd: float) -> float | None:
+        """The threshold the session's spend has reached, if a pause is due."""
+        threshold = self.spend_pause_usd
+        if threshold is None or threshold <= 0 or session_spend_usd < threshold:
+            return None
+        return threshold
+
+    def next_spend_pause(self, session_spend_usd: float) -> float | None:
+        """The threshold after the current one: doubled until above the spend."""
+        threshold = self.spend_pause_usd
+        if threshold is None or threshold <= 0:
+            return None
+        while threshold <= session_spend_usd:
+            threshold *= 2
+        return threshold
+
+    def acknowledge_spend(self, session_spend_usd: float) -> None:
+        """The user answered a spend pause: move the threshold past the spend."""
+        self.spend_pause_usd = self.next_spend_pause(session_spend_usd)
 
     @property
     def reserved_usd(self) -> float:

@@ -29,10 +29,19 @@ from typing import Any
 
 from ..config import Config
 from ..errors import LLMError, MissingTokenError
+from . import catalog as _catalog
+from .catalog import (  # noqa: F401  (re-exported: call sites and tests use these names)
+    CATALOG_RETRY_S,
+    CATALOG_TIMEOUT_S,
+    CatalogEntry,
+    _catalog_failed_at,
+    _catalogs,
+    _fetch_catalog,
+)
 
 log = logging.getLogger(__name__)
 
-ROUTER_BASE_URL = "https://router.huggingface.co/v1"
+ROUTER_BASE_URL = _catalog.ROUTER_BASE_URL
 # prefix -> (base-url env var, api-key env var, default base url)
 LOCAL_PREFIXES: dict[str, tuple[str, str, str]] = {
     "ollama/": ("OLLAMA_BASE_URL", "OLLAMA_API_KEY", "http://localhost:11434/v1"),
@@ -735,101 +744,20 @@ class LLMClient:
 
 
 # ------------------------------------------------------------ router catalog
-
-
-@dataclass(frozen=True)
-class CatalogEntry:
-    input_per_mtok: float | None
-    output_per_mtok: float | None
-    context_length: int | None
-
-
-CATALOG_TIMEOUT_S = 10.0
-CATALOG_RETRY_S = 600.0
-# router base url -> {model id -> [provider dicts]}; filled once per process.
-_catalogs: dict[str, dict[str, list[dict[str, Any]]]] = {}
-_catalog_failed_at: dict[str, float] = {}
+# The catalog itself lives in `catalog.py` (shared with `%intern model`);
+# these names keep the call sites short.
 
 
 def _start_catalog_fetch(target: ModelTarget) -> asyncio.Future[Any] | None:
-    base = target.api_base or ROUTER_BASE_URL
-    if base in _catalogs:
-        return None
-    failed = _catalog_failed_at.get(base)
-    if failed is not None and time.monotonic() - failed < CATALOG_RETRY_S:
-        return None
-    return asyncio.ensure_future(_fetch_catalog(base, target.api_key or ""))
+    return _catalog.start_fetch(target.api_base or ROUTER_BASE_URL, target.api_key or "")
 
 
 async def _wait_catalog(task: asyncio.Future[Any]) -> None:
-    try:
-        await asyncio.wait_for(asyncio.shield(task), CATALOG_TIMEOUT_S)
-    except Exception:
-        pass  # best effort: without it the cost is unknown
-
-
-async def _fetch_catalog(base: str, api_key: str) -> None:
-    """`GET /models` on the router: each model's providers with their prices
-    (USD per million tokens) and context lengths."""
-    from . import openai_compat
-
-    try:
-        payload = await openai_compat.get_json(
-            base.rstrip("/") + "/models", api_key=api_key, timeout=CATALOG_TIMEOUT_S
-        )
-        models: dict[str, list[dict[str, Any]]] = {}
-        for item in payload.get("data") or []:
-            if isinstance(item, dict) and isinstance(item.get("id"), str):
-                providers = item.get("providers")
-                models[item["id"]] = [p for p in providers or [] if isinstance(p, dict)]
-    except Exception as exc:
-        log.info("router catalog unavailable: %s", exc)
-        _catalog_failed_at[base] = time.monotonic()
-        return
-    _catalogs[base] = models
+    await _catalog.wait(task)
 
 
 def _catalog_entry(target: ModelTarget) -> CatalogEntry | None:
-    """Price and context of a router id from the catalog (None until it is read).
-
-    `:provider` picks that provider; `:cheapest` the lowest price; no suffix or
-    `:fastest` (the router's choice, not known here) the highest, so a budget
-    is never under-counted. The context length is that provider's, or the
-    smallest among them.
-    """
-    models = _catalogs.get(target.api_base or ROUTER_BASE_URL)
-    if not models:
-        return None
-    providers = models.get(target.price_key)
-    if not providers:
-        return None
-    policy = target.model_id.split(":", 1)[1].strip().lower() if ":" in target.model_id else ""
-    live = [p for p in providers if p.get("status", "live") == "live"] or providers
-    if policy and policy not in ("fastest", "cheapest"):
-        live = [p for p in providers if str(p.get("provider", "")).lower() == policy]
-        if not live:
-            return None
-
-    def price(p: dict[str, Any]) -> tuple[float, float] | None:
-        pricing = p.get("pricing")
-        if not isinstance(pricing, dict):
-            return None
-        try:
-            return float(pricing.get("input") or 0.0), float(pricing.get("output") or 0.0)
-        except (TypeError, ValueError):
-            return None
-
-    priced = [(pr, p) for p in live if (pr := price(p)) is not None]
-    chosen: tuple[float, float] | None = None
-    if priced:
-        key = lambda item: item[0][0] + item[0][1]  # noqa: E731
-        chosen = (min if policy == "cheapest" else max)(priced, key=key)[0]
-    lengths = [int(p["context_length"]) for p in live if isinstance(p.get("context_length"), int)]
-    return CatalogEntry(
-        input_per_mtok=chosen[0] if chosen else None,
-        output_per_mtok=chosen[1] if chosen else None,
-        context_length=min(lengths) if lengths else None,
-    )
+    return _catalog.entry(target.api_base or ROUTER_BASE_URL, target.model_id)
 
 
 # ------------------------------------------------------------------ warm-up

@@ -29,6 +29,8 @@ ABANDONED = "Task abandoned — user continued the conversation without approvin
 REJECTED = "Job execution cancelled by user"
 CANCELLED = "Cancelled by user before it finished."
 CANCELLED_PENDING = "Not executed: the user stopped the turn before approving it."
+SPEND_PAUSE_TOOL = ev.SPEND_PAUSE_TOOL
+SPEND_STOPPED = "Stopped at the spend pause: the turn ended here. Send a message to go on."
 EDITED_NOTE = "[Note: the user edited the arguments of this call before approving it.]\n"
 LENGTH_NOTE = (
     "[SYSTEM: Your last response hit the output token limit, so its tool calls were cut off "
@@ -108,6 +110,9 @@ class TurnRunner:
         pending, s.pending = s.pending, []
         s.state = "processing"
         s.emit(ev.Processing())
+        if any(call.kind == "spend" for call in pending):
+            await self._guarded(self._after_spend_pause(pending, by_id))
+            return
 
         async def body() -> None:
             approved: list[tuple[PendingCall, bool]] = []
@@ -180,6 +185,8 @@ class TurnRunner:
         final = ""
         while cfg.max_iterations < 0 or iterations < cfg.max_iterations:
             iterations += 1
+            if self._spend_pause():
+                return  # paused until the user says whether to go on
             if not await self._fit_context():
                 return
             note = self.doom.check(s.history.messages)
@@ -295,7 +302,7 @@ class TurnRunner:
         if response.cost_usd is None:
             t.cost_known = t.cost_known and not response.usage_known
         else:
-            t.cost_usd += response.cost_usd
+            t.add_cost(response.cost_usd, inference=True)
         s.policy.add_spend(response.cost_usd)
         if kind == "turn" and response.usage_known:
             s.history.record_usage(response.prompt_tokens, response.completion_tokens)
@@ -386,8 +393,7 @@ class TurnRunner:
             self.running.pop(cid, None)
             self.finished[cid] = (name, result)
             s.policy.settle(cid, success=result.success, actual_usd=result.cost_usd)
-            if result.cost_usd:
-                s.totals.cost_usd += result.cost_usd
+            s.totals.add_cost(result.cost_usd, inference=False)
             return result
 
         outputs = await asyncio.gather(*(one(*c) for c in calls))
@@ -412,7 +418,8 @@ class TurnRunner:
     def _close_pending(self, text: str, state: str) -> None:
         s = self.s
         for call in s.pending:
-            s.history.add_tool_result(call.tool_call_id, call.tool, text, success=False)
+            if call.kind == "tool":  # a spend pause has no tool call in the history
+                s.history.add_tool_result(call.tool_call_id, call.tool, text, success=False)
             self._state(call.tool_call_id, call.tool, state)
             s.emit(
                 ev.ToolOutput(
@@ -422,6 +429,83 @@ class TurnRunner:
         s.pending = []
         if s.state == "waiting_approval":
             s.state = "idle"
+
+    # ----------------------------------------------------------- spend pauses
+
+    def _spend_pause(self) -> bool:
+        """Pause before the next model call once the session's spend reached the
+        threshold (yolo or not): an approval showing the spend. True when paused."""
+        s = self.s
+        t = s.totals
+        threshold = s.policy.spend_pause_due(t.cost_usd)
+        if threshold is None:
+            return False
+        from .session import PendingCall
+
+        following = s.policy.next_spend_pause(t.cost_usd)
+        args = {
+            "spent_usd": round(t.cost_usd, 4),
+            "inference_usd": round(t.inference_usd, 4),
+            "jobs_usd": round(t.jobs_usd, 4),
+            "threshold_usd": threshold,
+            "next_pause_usd": following,
+        }
+        reason = (
+            f"This session has spent ${t.cost_usd:.2f} (inference ${t.inference_usd:.2f}, "
+            f"jobs ${t.jobs_usd:.2f}), past the ${threshold:.2f} spend pause. Approve to go on "
+            f"(next pause at ${following:.2f}); reject to end this turn."
+        )
+        call = PendingCall(
+            f"spend_pause_{threshold:g}_{s.totals.llm_calls}",
+            SPEND_PAUSE_TOOL,
+            args,
+            reason,
+            kind="spend",
+        )
+        s.pending = [call]
+        s.state = "waiting_approval"
+        s.emit(
+            ev.ApprovalRequired(
+                tools=[
+                    ev.PendingCall(
+                        tool=call.tool,
+                        arguments=call.arguments,
+                        tool_call_id=call.tool_call_id,
+                        reason=reason,
+                        kind="spend",
+                    )
+                ],
+                count=1,
+            )
+        )
+        return True
+
+    async def _after_spend_pause(
+        self, pending: list[PendingCall], by_id: dict[str, ev.ApprovalDecision]
+    ) -> None:
+        s = self.s
+        s.policy.acknowledge_spend(s.totals.cost_usd)
+        go_on = all((d := by_id.get(c.tool_call_id)) is not None and d.approved for c in pending)
+        for call in pending:
+            self._state(call.tool_call_id, call.tool, "approved" if go_on else "rejected")
+            s.emit(
+                ev.ToolOutput(
+                    tool=call.tool,
+                    tool_call_id=call.tool_call_id,
+                    output=(
+                        f"Going on past ${s.totals.cost_usd:.2f} of spend."
+                        if go_on
+                        else SPEND_STOPPED
+                    ),
+                    success=go_on,
+                )
+            )
+        if go_on:
+            await self._loop(emit_processing=False)
+            return
+        s.state = "idle"
+        await s.persist(meta=True)
+        s.emit(ev.TurnComplete(final_response=""))
 
     # ------------------------------------------------------------- compaction
 

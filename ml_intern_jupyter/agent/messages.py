@@ -183,6 +183,10 @@ class ToolStateChange(Event):
     state: str
 
 
+# The `tool` of a spend pause's pending entry (no tool of that name exists).
+SPEND_PAUSE_TOOL = "spend_pause"
+
+
 class PendingCall(BaseModel):
     tool: str
     arguments: dict[str, Any]
@@ -190,6 +194,10 @@ class PendingCall(BaseModel):
     reason: str | None = None
     estimated_cost_usd: float | None = None
     always_allowable: bool = False
+    # "tool", or "spend": a spend pause (arguments: spent_usd, inference_usd,
+    # jobs_usd, threshold_usd, next_pause_usd); approving it goes on, rejecting
+    # it ends the turn.
+    kind: str = "tool"
 
 
 class ApprovalRequired(Event):

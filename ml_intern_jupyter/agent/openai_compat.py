@@ -81,7 +81,9 @@ def _timeout(seconds: float) -> Any:
 
 
 def _headers(api_key: str, extra: Mapping[str, str] | None) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json"}
+    if api_key:  # the router's catalog is readable without a token
+        headers["Authorization"] = f"Bearer {api_key}"
     if extra:
         headers.update(extra)
     return headers

@@ -104,6 +104,15 @@ class Recorder:
                     {"calls": [p.__dict__ for p in session.pending]} if session.pending else None
                 ),
             }
+            if t.by_day:  # the spend split by kind and by day (`%intern cost` reads it)
+                snap["fields"]["metadata"] = {
+                    **self.metadata,
+                    "spend": {
+                        "inference_usd": t.inference_usd,
+                        "jobs_usd": t.jobs_usd,
+                        "by_day": dict(t.by_day),
+                    },
+                }
         return snap
 
     def _sync(self, session: Session, meta: bool, snap: dict[str, Any]) -> None:

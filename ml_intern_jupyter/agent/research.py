@@ -246,6 +246,11 @@ class ResearchRunner(TurnRunner):
         self.warned = False
         self.overflowed = False
 
+    def _spend_pause(self) -> bool:
+        # Research runs inside one of the parent's tool calls, which cannot pause
+        # again; the parent's loop pauses before its next model call instead.
+        return False
+
     async def run(self, prompt: str) -> None:
         s = self.s
         s.history.add_user(prompt)

@@ -56,10 +56,26 @@ class Totals:
     cost_usd: float = 0.0
     cost_known: bool = True
     turns: int = 0
+    # `cost_usd` split by what spent it, and by local day ("YYYY-MM-DD").
+    inference_usd: float = 0.0
+    jobs_usd: float = 0.0
+    by_day: dict[str, float] = field(default_factory=dict)
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def add_cost(self, usd: float | None, *, inference: bool) -> None:
+        """Count money spent by a model call (`inference`) or a tool (jobs)."""
+        if not usd:
+            return
+        self.cost_usd += usd
+        if inference:
+            self.inference_usd += usd
+        else:
+            self.jobs_usd += usd
+        day = time.strftime("%Y-%m-%d")
+        self.by_day[day] = self.by_day.get(day, 0.0) + usd
 
 
 @dataclass
@@ -71,6 +87,9 @@ class PendingCall:
     arguments: dict[str, Any]
     reason: str | None = None
     estimated_cost_usd: float | None = None
+    # "tool": a model's tool call; "spend": a spend pause (no tool call behind it,
+    # so nothing of it goes into the history).
+    kind: str = "tool"
 
 
 # Events that decide how the operation emitting them ended (when no pause follows).
@@ -109,7 +128,11 @@ class Session:
         self.workdir = Path(workdir or config.workdir or Path.cwd())
         self.history = History(system_prompt)
         self.totals = Totals()
-        self.policy = ApprovalPolicy(yolo=config.yolo_mode, budget_usd=config.yolo_budget_usd)
+        self.policy = ApprovalPolicy(
+            yolo=config.yolo_mode,
+            budget_usd=config.yolo_budget_usd,
+            spend_pause_usd=config.spend_pause_usd or None,
+        )
         self.plan: list[dict[str, Any]] = []
         self.pending: list[PendingCall] = []
         self.read_files: dict[str, float] = {}
@@ -167,11 +190,14 @@ class Session:
 
         Only between turns: from outside the session's loop, submit
         `Configure` instead, which applies in queue order."""
+        previous = self.config
         self.config = self.config.with_overrides(**overrides)
         self.llm = LLMClient(self.config, self.id, sleep=self._sleep, env=self._llm_env)
         self.policy.yolo = self.config.yolo_mode
         self.policy.budget_usd = self.config.yolo_budget_usd
         self.mcp.apply(self.config)
+        if self.config.spend_pause_usd != previous.spend_pause_usd:
+            self.policy.spend_pause_usd = self.config.spend_pause_usd or None
 
     # --------------------------------------------------------------- events
 

@@ -352,12 +352,20 @@ def _new(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
 def _setting(sessions: NotebookSessions, name: str, field: str, value: Any, label: str) -> Any:
     """Change one per-session setting: a `configure` operation, applied in the
     session's order, so it takes effect at the next turn, never mid-turn."""
+    session, message = _change(sessions, name, field, value, label)
+    print(message)
+    return session
+
+
+def _change(
+    sessions: NotebookSessions, name: str, field: str, value: Any, label: str
+) -> tuple[Any, str]:
+    """`_setting` without printing: (the session, the line saying what changed)."""
     conductor = _conductor(sessions, name, model=value if field == "model_name" else None)
     session = conductor.session
     busy = configure(sessions, conductor, field, value)
     when = " from the next turn (a turn is running)" if busy else ""
-    print(f"{label} for session '{name}' is now {_show_value(value)}{when}.")
-    return session
+    return session, f"{label} for session '{name}' is now {_show_value(value)}{when}."
 
 
 def configure(sessions: NotebookSessions, conductor: Any, field: str, value: Any) -> bool:
@@ -390,12 +398,60 @@ def _show_value(value: Any) -> str:
 
 
 def _model(sessions: NotebookSessions, name: str, args: list[str]) -> None:
+    from . import model_picker as picker
+
     if not args:
         conductor = sessions.get(name)
         model = conductor.session.config.model_name if conductor else _default_model()
         print(f"Model: {model}" + ("" if conductor else " (default; no session yet)"))
+        found, why = picker.load(sessions)
+        if found is None:
+            print(picker.unreachable(why) + " Set a model with `%intern model ID`.")
+            return
+        suggested = picker.cat.suggested(found, model)
+        if not suggested:
+            print("The router's catalog lists no models.")
+            return
+        _show_picker(sessions, name, model, suggested, found)
         return
-    _setting(sessions, name, "model_name", args[0], "Model")
+    model_id = args[0].strip()
+    lines: list[str] = []
+    if picker.is_router_id(model_id):
+        found, why = picker.load(sessions)
+        if found is None:
+            lines.append(picker.unreachable(why) + " The model is set without checking it.")
+        else:
+            ok, lines = picker.check_lines(model_id, found)
+            if not ok:
+                for line in lines:
+                    print(line)
+                return
+    _setting(sessions, name, "model_name", model_id, "Model")
+    for line in lines:
+        print(line)
+
+
+def _show_picker(
+    sessions: NotebookSessions, name: str, current: str, suggested: list[Any], found: Any
+) -> None:
+    from . import model_picker as picker
+    from .frontend import widgets_available
+
+    shell = getattr(sessions, "shell", None)
+    if not widgets_available(shell):
+        print("Suggested models (router catalog; prices per million tokens):")
+        print(picker.table_text(suggested, current))
+        print("Set one with `%intern model ID` (add :provider, :cheapest or :fastest to pin).")
+        return
+    from IPython.display import display
+
+    def choose(model_id: str) -> str:
+        _session, message = _change(sessions, name, "model_name", model_id, "Model")
+        return message
+
+    view = picker.Picker(suggested, current, choose, found)
+    picker.last_picker = view  # the latest table, for tests and the curious
+    display(view.widget)
 
 
 def _effort(sessions: NotebookSessions, name: str, args: list[str]) -> None:
@@ -530,21 +586,31 @@ def _cell(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
 
 
 def _cost(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
+    from .spend import spend_lines
+
     conductor = sessions.get(name)
     if conductor is None:
         print("No session yet: nothing spent.")
-        return
-    t = conductor.session.totals
-    cost = f"${t.cost_usd:.4f}" if t.cost_known else f"at least ${t.cost_usd:.4f} (some unpriced)"
-    print(
-        f"Session '{name}': {t.tokens:,} tokens (prompt {t.prompt_tokens:,}, completion "
-        f"{t.completion_tokens:,}) in {t.llm_calls} model call(s) · {cost}"
-    )
+    else:
+        t = conductor.session.totals
+        cost = (
+            f"${t.cost_usd:.4f}" if t.cost_known else f"at least ${t.cost_usd:.4f} (some unpriced)"
+        )
+        print(
+            f"Session '{name}': {t.tokens:,} tokens (prompt {t.prompt_tokens:,}, completion "
+            f"{t.completion_tokens:,}) in {t.llm_calls} model call(s) · {cost} "
+            f"(inference ${t.inference_usd:.4f}, jobs ${t.jobs_usd:.4f})"
+        )
+        pause = conductor.session.policy.spend_pause_usd
+        if pause:
+            print(f"Next spend pause at ${pause:.2f} of session spend.")
     items = sessions.items()
     if len(items) > 1:
         total = sum(c.session.totals.cost_usd for _n, c in items)
         tokens = sum(c.session.totals.tokens for _n, c in items)
         print(f"All sessions in this kernel: {tokens:,} tokens · ${total:.4f}")
+    for line in spend_lines(sessions):
+        print(line)
 
 
 def login(shell: Any = None) -> None:

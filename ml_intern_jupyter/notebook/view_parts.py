@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..agent.messages import SPEND_PAUSE_TOOL
 from .render import escape, markdown_html
 from .stream import SegmentBuffer
 from .tool_display import display_html, trackio_embed_html
@@ -213,11 +214,13 @@ class ApprovalPanel:
         self.decisions: dict[str, Any] = {}
         self.rows: dict[str, dict[str, Any]] = {}
         self.widgets: list[Any] = []
-        children = [
-            self._new(
-                c, w.HTML, value=f"<b>{len(cards)} call(s) need your approval</b>", light=True
-            )
-        ]
+        spend = all(card.tool == SPEND_PAUSE_TOOL for card in cards)
+        title = (
+            "The session's spend reached a pause: go on?"
+            if spend
+            else f"{len(cards)} call(s) need your approval"
+        )
+        children = [self._new(c, w.HTML, value=f"<b>{title}</b>", light=True)]
         for card in cards:
             row: dict[str, Any] = {}
             row["info"] = self._new(
@@ -248,6 +251,8 @@ class ApprovalPanel:
             )
             row["approve"] = self._new(c, w.Button, description="Approve", button_style="success")
             row["reject"] = self._new(c, w.Button, description="Reject", button_style="danger")
+            if card.tool == SPEND_PAUSE_TOOL:  # no call behind it: nothing to tell the model
+                row["feedback"].layout.display = "none"
             row["approve"].on_click(lambda _b, cid=card.tool_call_id: self.decide(cid, True))
             row["reject"].on_click(lambda _b, cid=card.tool_call_id: self.decide(cid, False))
             parts.append(row["feedback"])

@@ -40,7 +40,6 @@ class ToolRouter:
 
     def unregister(self, name: str) -> None:
         self._specs.pop(name, None)
-        self._validators.pop(name, None)
 
     def get(self, name: str) -> ToolSpec | None:
         return self._specs.get(name)

@@ -47,6 +47,7 @@ __all__ = [
     "Reply",
     "Response",
     "ToolCall",
+    "router_provider",
 ]
 
 DEFAULT_MODEL = "test-model"
@@ -175,6 +176,29 @@ class ErrorReply:
             code="model_not_found",
             type="invalid_request_error",
         )
+
+
+def router_provider(
+    name: str,
+    *,
+    input: float | None = 1.0,
+    output: float | None = 2.0,
+    context: int | None = 131072,
+    tools: bool | None = True,
+    status: str = "live",
+) -> dict[str, Any]:
+    """One provider of a model in the router's `GET /v1/models` shape, for
+    `FakeLLMServer.catalog = {"org/m": {"providers": [router_provider("a"), ...]}}`.
+    A field given as None is left out (as the router does when it does not know)."""
+    entry: dict[str, Any] = {"provider": name, "status": status}
+    if context is not None:
+        entry["context_length"] = context
+    if input is not None or output is not None:
+        entry["pricing"] = {"input": input or 0.0, "output": output or 0.0}
+    if tools is not None:
+        entry["supports_tools"] = tools
+        entry["supports_structured_output"] = tools
+    return entry
 
 
 def _default_error_type(status: int) -> str:

@@ -77,3 +77,32 @@ def test_proposed_cell_card_shows_the_cell_not_the_models_note(view: SimpleNames
     assert block.preview.value == ""
     assert ">Copy</button>" in block.extra.value and "%intern cell" in block.extra.value
     assert block.more is None
+
+
+def test_a_spend_pause_panel_shows_the_spend_and_sends_the_decision(view: SimpleNamespace) -> None:
+    from ml_intern_jupyter.notebook.view_parts import ApprovalPanel
+
+    record = TurnRecord("default", "abc", "m")
+    reason = "This session has spent $6.00 (inference $5.00, jobs $1.00), past the $5.00 pause."
+    record.apply(
+        ev.ApprovalRequired(
+            tools=[
+                ev.PendingCall(
+                    tool=ev.SPEND_PAUSE_TOOL,
+                    arguments={"spent_usd": 6.0, "inference_usd": 5.0, "jobs_usd": 1.0},
+                    tool_call_id="spend_pause_5_2",
+                    reason=reason,
+                    kind="spend",
+                )
+            ],
+            count=1,
+        )
+    )
+    sent: list[list[ev.ApprovalDecision]] = []
+    view.submit_decisions = sent.append
+    panel = ApprovalPanel(view, [record.cards["spend_pause_5_2"]], Counter())
+    html = "".join(w.value for w in panel.widgets if isinstance(w, ipywidgets.HTML))
+    assert "spend reached a pause" in html and "inference $5.00, jobs $1.00" in html
+    assert panel.rows["spend_pause_5_2"]["feedback"].layout.display == "none"
+    panel.rows["spend_pause_5_2"]["approve"].click()
+    assert sent and sent[0][0].tool_call_id == "spend_pause_5_2" and sent[0][0].approved

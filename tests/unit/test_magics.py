@@ -339,3 +339,117 @@ def test_undo_compact_and_new(ip: InteractiveShell, capsys: Any, fake: FakeLLMSe
     while not first.closed and time.monotonic() < deadline:
         time.sleep(0.01)
     assert first.closed and first.session.state == "ended"
+
+
+def test_cost_shows_the_notebooks_total_and_today_across_sessions(
+    ip: InteractiveShell, capsys: Any, fake: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime
+    import json
+
+    from ml_intern_jupyter.config import load_config
+    from ml_intern_jupyter.store.base import SessionRecord
+
+    prices = {FAKE_MODEL: {"input_per_mtok": 1000, "output_per_mtok": 1000}}
+    monkeypatch.setenv("ML_INTERN_MODEL_PRICES", json.dumps(prices))
+    fake.script(Reply(content="Priced."))  # 15 tokens at $1000/M: $0.015
+    ip.run_cell_magic("intern", "", "Spend a little.")
+    sessions = sessions_module.notebook_sessions()
+    store = sessions.saving.get(load_config())
+    assert store is not None
+    today = datetime.date.today()
+    yesterday = time.time() - 86400 * 2
+    notebook = sessions.notebook()
+    spread = {"by_day": {"2000-01-01": 1.5, today.isoformat(): 0.5}}
+    store.create_session(SessionRecord(id="old-spread", notebook=notebook, created=yesterday))
+    store.update_session("old-spread", cost_usd=2.0, metadata={"spend": spread})
+    store.create_session(SessionRecord(id="old-today", notebook=notebook))
+    store.update_session("old-today", cost_usd=0.25)  # saved before spend by day existed
+    store.create_session(SessionRecord(id="old-before", notebook=notebook, created=yesterday))
+    store.update_session("old-before", cost_usd=4.0)
+    store.create_session(SessionRecord(id="elsewhere", notebook="other.ipynb"))
+    store.update_session("elsewhere", cost_usd=100.0)
+    capsys.readouterr()
+
+    ip.run_line_magic("intern", "cost")
+    out = capsys.readouterr().out
+    assert "· $0.0150 (inference $0.0150, jobs $0.0000)" in out
+    assert "Next spend pause at $5.00 of session spend." in out
+    # 2.0 + 0.25 + 4.0 + 0.015 in total; 0.5 + 0.25 + 0.015 today; not the other notebook.
+    assert "This notebook: $6.2650 across 4 session(s), $0.7650 today" in out
+
+
+@pytest.fixture
+def router(fake: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLMServer]:
+    from ml_intern_jupyter.agent import catalog
+    from tests.fakes.llm_server import router_provider
+
+    monkeypatch.setenv("ML_INTERN_ROUTER_BASE_URL", fake.url)
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    fake.catalog = {
+        "moonshotai/Kimi-K2.6": {
+            "providers": [router_provider("novita", input=0.6, output=2.5, context=262144)]
+        },
+        "org/no-tools": {"providers": [router_provider("solo", tools=False)]},
+    }
+    catalog._catalogs.clear()
+    yield fake
+    catalog._catalogs.clear()
+
+
+def test_model_lists_the_live_catalog_as_text(
+    ip: InteractiveShell, capsys: Any, router: FakeLLMServer
+) -> None:
+    ip.run_line_magic("intern", "model")
+    out = capsys.readouterr().out
+    assert f"Model: {FAKE_MODEL} (default; no session yet)" in out
+    assert "Suggested models (router catalog" in out
+    row = next(line for line in out.splitlines() if "moonshotai/Kimi-K2.6" in line)
+    assert "novita" in row and "$0.6 / $2.5" in row and "262k" in row and "yes" in row
+    assert "org/no-tools" not in out  # no tool support: not suggested
+
+
+def test_model_id_is_checked_against_the_catalog(
+    ip: InteractiveShell, capsys: Any, router: FakeLLMServer
+) -> None:
+    ip.run_line_magic("intern", "model moonshotai/Kimi-K2.5")
+    out = capsys.readouterr().out
+    assert "'moonshotai/Kimi-K2.5' is not in the router's live catalog." in out
+    assert "Did you mean: moonshotai/Kimi-K2.6?" in out and "was not changed" in out
+    assert sessions_module.notebook_sessions().get("default") is None
+
+    ip.run_line_magic("intern", "model org/no-tools")
+    out = capsys.readouterr().out
+    assert "Model for session 'default' is now org/no-tools." in out
+    assert "Warning: No live provider of org/no-tools supports tool calls" in out
+    assert "solo: $1 in / $2 out per M tokens · 131,072 context · no tools" in out
+
+    ip.run_line_magic("intern", "model moonshotai/Kimi-K2.6:groq")
+    out = capsys.readouterr().out
+    assert "is now moonshotai/Kimi-K2.6:groq" in out
+    assert "Warning: Provider 'groq' does not serve moonshotai/Kimi-K2.6" in out
+    conductor = sessions_module.notebook_sessions().get("default")
+    assert conductor is not None
+    assert conductor.session.config.model_name == "moonshotai/Kimi-K2.6:groq"
+    assert router.catalog_requests == 1  # one copy for every check
+
+
+def test_model_without_a_catalog_still_works(
+    ip: InteractiveShell, capsys: Any, fake: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    monkeypatch.setenv("ML_INTERN_ROUTER_BASE_URL", closed)
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    ip.run_line_magic("intern", "model")
+    out = capsys.readouterr().out
+    assert "Could not read the router's model catalog (" in out
+    assert "Set a model with `%intern model ID`." in out
+    ip.run_line_magic("intern", "model org/anything")
+    out = capsys.readouterr().out
+    assert "Model for session 'default' is now org/anything." in out
+    assert "The model is set without checking it." in out
+    assert "Traceback" not in out
