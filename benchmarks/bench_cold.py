@@ -48,6 +48,13 @@ RSS = (
 HELD = f"import sys as _s\nprint(','.join(m for m in {HEAVY!r} if m in _s.modules))\n"
 
 
+EXTRA_ENV: dict[str, str] = {}
+
+
+def kernel_env(model: str) -> dict[str, str]:
+    return {"ML_INTERN_MODEL": model, "HF_TOKEN": "hf_benchtoken", **EXTRA_ENV}
+
+
 def raw_ttft(url: str, fake: FakeLLMServer, marker: str, model: str) -> float:
     """Seconds from sending the request to the first content delta, bare httpx."""
     import httpx
@@ -93,9 +100,7 @@ def bench_first_text(url: str, fake: FakeLLMServer, runs: int, model: str) -> No
         fake.reset()
         fake.script(Reply(content=f"{marker} here, ready to help."))
         with tempfile.TemporaryDirectory() as tmp:
-            k = KernelHarness(
-                Path(tmp), url, ML_INTERN_MODEL=model, HF_TOKEN="hf_benchtoken"
-            ).start()
+            k = KernelHarness(Path(tmp), url, **kernel_env(model)).start()
             try:
                 k.run_ok("pass")
                 since = time.time()
@@ -139,9 +144,7 @@ def bench_memory(url: str, fake: FakeLLMServer, runs: int, model: str) -> None:
             Reply(content="Pi is about 3.14159."),
         )
         with tempfile.TemporaryDirectory() as tmp:
-            k = KernelHarness(
-                Path(tmp), url, ML_INTERN_MODEL=model, HF_TOKEN="hf_benchtoken"
-            ).start()
+            k = KernelHarness(Path(tmp), url, **kernel_env(model)).start()
             try:
                 k.run_ok("import ipywidgets")
                 bare = rss_mb(k)
@@ -177,10 +180,21 @@ def main() -> None:
         "litellm/... takes litellm)",
     )
     parser.add_argument("--only", choices=["text", "memory"])
+    parser.add_argument(
+        "--hf-mcp", action="store_true", help="kernels connect to a loopback HF MCP stand-in"
+    )
     args = parser.parse_args()
+    if args.hf_mcp:
+        from tests.fakes.mcp_server import McpHttpServer
+
+        mcp = McpHttpServer("hf-stand-in").start()
+        EXTRA_ENV.update(ML_INTERN_SHARE_HF_MCP="true", ML_INTERN_HF_MCP_URL=mcp.url)
     import ipykernel
 
-    print(f"ipykernel {ipykernel.__version__}, Python {sys.version.split()[0]}, model {args.model}")
+    print(
+        f"ipykernel {ipykernel.__version__}, Python {sys.version.split()[0]}, model {args.model}"
+        + (", HF MCP stand-in on loopback" if args.hf_mcp else "")
+    )
     with FakeLLMServer() as fake:
         if args.only in (None, "text"):
             bench_first_text(fake.url, fake, args.runs, args.model)

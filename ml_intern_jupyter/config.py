@@ -139,6 +139,11 @@ class Config(BaseModel):
     hf_mcp_url: str = "https://huggingface.co/mcp?login"
     # Servers turned off (`%intern mcp disable NAME` sets this for one session).
     mcp_disabled: list[str] = Field(default_factory=list)
+    # How long a session's first turn waits for its MCP servers to connect.
+    # 0: not at all — they connect once the first reply streams (or the session
+    # has been idle a few seconds) and their tools join at the next model call,
+    # so the first words never wait for `mcp`'s import or a remote server.
+    mcp_wait_s: float = Field(0.0, ge=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -19,6 +19,7 @@ so a slow or failing subscriber never stalls the session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -44,6 +45,9 @@ from .persistence import Recorder
 __all__ = ["PendingCall", "Session", "Subscriber", "Totals"]
 
 log = logging.getLogger(__name__)
+
+# Seconds after a session starts without a turn before its MCP servers connect anyway.
+MCP_IDLE_START_S = 3.0
 
 Subscriber = Callable[[ev.Event], "None | Awaitable[None]"]
 
@@ -144,7 +148,9 @@ class Session:
         self._sleep = sleep
         self._llm_env = llm_env
         self.llm = LLMClient(config, self.id, sleep=sleep, env=llm_env)
-        self.mcp = McpConnections(config)  # connects in the background from start()
+        self.mcp = McpConnections(config)  # connects in the background: see start_mcp
+        self._mcp_started = False
+        self._mcp_timer: asyncio.TimerHandle | None = None
         self._seq = 0
         self._subs: list[_Subscription] = []
         self._queue: asyncio.Queue[ev.Operation] = asyncio.Queue()
@@ -174,7 +180,12 @@ class Session:
             self._runner = asyncio.get_running_loop().create_task(
                 self._run(), name=f"session-{self.id}"
             )
-            self.mcp.start(self.tools)
+            if self.config.mcp_wait_s > 0:
+                self.start_mcp()
+            elif self.mcp.servers:
+                self._mcp_timer = asyncio.get_running_loop().call_later(
+                    MCP_IDLE_START_S, self.start_mcp
+                )
             self.emit(ev.Ready())
 
     @property
@@ -217,6 +228,11 @@ class Session:
         self._seq += 1
         if not event.op_id:
             event.op_id = self._op_id
+        if event.type in ("assistant_chunk", "llm_call") and not event.parent_call_id:
+            if not self._mcp_started:
+                self.start_mcp()  # the first reply streams: MCP may connect now
+            elif event.type == "llm_call" and self.mcp.servers:
+                self._report_mcp_failures()  # failed since the last call: say so now
         if event.op_id == self._op_id and event.type in _OUTCOMES and not event.parent_call_id:
             self._outcome = _OUTCOMES[event.type]
         event.session_id = self.id
@@ -484,9 +500,29 @@ class Session:
         if self.state == "waiting_approval":
             self.state = "idle"
 
+    def start_mcp(self) -> None:
+        """Connect the MCP servers (once; on the session's loop).
+
+        With `mcp_wait_s` 0 this happens when the first reply starts streaming
+        (or after `MCP_IDLE_START_S` without a turn), so importing `mcp` (~1–4 s
+        of GIL time) and a remote handshake never delay the first words."""
+        if self._mcp_timer is not None:
+            self._mcp_timer.cancel()
+            self._mcp_timer = None
+        if self._mcp_started or self.state == "ended":
+            return
+        self._mcp_started = True
+        self.mcp.start(self.tools)
+
     async def _mcp_ready(self) -> None:
-        """Before a turn: the MCP servers have connected (or failed: one line each)."""
-        await self.mcp.wait_ready()
+        """Before a turn: wait up to `mcp_wait_s` for the MCP servers; report failures."""
+        if self.config.mcp_wait_s > 0 and self.mcp.servers:
+            self.start_mcp()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.mcp.wait_ready(), self.config.mcp_wait_s)
+        self._report_mcp_failures()
+
+    def _report_mcp_failures(self) -> None:
         for line in self.mcp.new_failures():
             self.emit(ev.ToolLog(tool="mcp", log=line))
 

@@ -32,7 +32,8 @@ def mcp_kernel(
         "gone": {"url": "http://127.0.0.1:9/mcp"},
     }
     tmp = Path(tmp_path_factory.mktemp("mcp-kernel"))
-    with running_kernel(tmp, llm_server.url, ML_INTERN_MCP_SERVERS=json.dumps(servers)) as k:
+    env = {"ML_INTERN_MCP_SERVERS": json.dumps(servers), "ML_INTERN_MCP_WAIT_S": "90"}
+    with running_kernel(tmp, llm_server.url, **env) as k:
         k.run_ok("%load_ext ml_intern_jupyter")
         k.run_ok(
             "from ml_intern_jupyter.runtime import get_runtime\nget_runtime().prewarm().result(120)"

@@ -6,6 +6,7 @@ API): over stdio as a child process, or over streamable HTTP on loopback.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -28,12 +29,20 @@ from ml_intern_jupyter.tools.mcp_servers import (
     is_hf_host,
     resolve,
 )
-from tests.agent_harness import make_session, run_input
+from tests.agent_harness import make_session as _make_session
+from tests.agent_harness import run_input
 from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
 from tests.fakes.mcp_server import PNG, McpHttpServer, stdio_entry
 
 # Spawning the fake (a Python process importing `mcp`) takes seconds on a busy machine.
 CONNECT = 90
+
+
+def make_session(*args: Any, **kw: Any) -> Any:
+    """A session whose first turn waits for its servers (`mcp_wait_s`), so a
+    scripted first reply can call their tools."""
+    kw.setdefault("mcp_wait_s", CONNECT)
+    return _make_session(*args, **kw)
 
 
 @pytest.fixture
@@ -504,3 +513,28 @@ async def test_a_server_disabled_while_it_connects_stays_off_and_registers_nothi
     assert "echo" in router.names
     await connections.close()
     assert router.names == [] and connections.describe()[0]["state"] == "closed"
+
+
+async def test_by_default_the_first_turn_does_not_wait_for_its_servers(
+    fake_llm: FakeLLMServer, tmp_path: Path, http_mcp: McpHttpServer
+) -> None:
+    # mcp_wait_s 0 (the default): the first model call goes out at once, without
+    # the servers' tools; they connect once the reply streams and join the next call.
+    fake_llm.script(
+        Reply(content="Looking.", delay=0.05),
+        Reply(content="Done."),
+    )
+    session, rec = _make_session(
+        fake_llm, tmp_path, mcp_servers=servers(remote={"url": http_mcp.url}), mcp_wait_s=0
+    )
+    assert session.mcp.describe()[0]["state"] != "connected"
+    await run_input(session, "first")
+    first_tools = [t["function"]["name"] for t in fake_llm.requests[0].body.get("tools", [])]
+    assert "web_echo" not in first_tools
+    deadline = asyncio.get_running_loop().time() + CONNECT
+    while session.mcp.describe()[0]["state"] != "connected":
+        assert asyncio.get_running_loop().time() < deadline, session.mcp.describe()
+        await asyncio.sleep(0.05)
+    await run_input(session, "second")
+    later_tools = [t["function"]["name"] for t in fake_llm.requests[1].body.get("tools", [])]
+    assert "web_echo" in later_tools

@@ -30,6 +30,7 @@ def test_mcp_lists_toggles_and_reports_failures(
     fake: FakeLLMServer,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("ML_INTERN_MCP_WAIT_S", "90")  # the first turn reports the failure
     monkeypatch.setenv(
         "ML_INTERN_MCP_SERVERS",
         json.dumps(
