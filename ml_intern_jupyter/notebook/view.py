@@ -162,10 +162,28 @@ class LiveView:
         self._meta = True
 
     def _on_stop(self, _button: Any) -> None:
+        self.request_stop()
+
+    def request_stop(self) -> None:
+        """What the Stop button does (also used by the sidebar's Stop)."""
         self.stop.disabled = True
         self.stop_requested = True  # before the session exists, the start sees this
         if self.conductor is not None:
             self.runtime.call_soon(self.conductor.stop, self.job)
+
+    def approval_shown(self, call_id: str) -> bool:
+        """Does the view show Approve/Reject for this call (yet)?"""
+        panel = self._panel
+        return panel is not None and call_id in panel.rows
+
+    def decide_call(self, call_id: str, approved: bool, feedback: str | None = None) -> str | None:
+        """Decide one call as its Approve/Reject button does (the sidebar's decide).
+
+        Returns None when decided, else why not (main thread, like a click)."""
+        panel = self._panel
+        if panel is None or call_id not in panel.rows:
+            return "This call is not waiting for approval in its cell."
+        return panel.decide_with(call_id, approved, feedback)
 
     def submit_decisions(self, decisions: list[Any]) -> None:
         if self.conductor is not None:
