@@ -188,13 +188,14 @@ class SidebarChannel:
             return self._locate_call(session_id, call_id)
 
         view = self.runtime.call(locate(), timeout=10)
+        from .view import NOT_SHOWN
+
         deadline = time.monotonic() + PANEL_WAIT_S
         # The cell's view shows its panel on its next frame (tens of ms).
-        while not view.approval_shown(call_id):
+        while (problem := view.decide_call(call_id, approved, feedback)) == NOT_SHOWN:
             if time.monotonic() > deadline:
-                raise BadRequest("The cell has not shown this approval yet; try again.")
+                break
             time.sleep(0.02)
-        problem = view.decide_call(call_id, approved, feedback)
         if problem is not None:
             raise BadRequest(problem)
         tracker = self.trackers.get(session_id)
