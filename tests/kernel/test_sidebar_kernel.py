@@ -306,3 +306,28 @@ def test_snapshot_request_and_bad_requests_get_readable_replies(
     bad({"method": "snapshot"}, "request_id")
     # The kernel still answers after all that.
     assert sidebar.request("snapshot")["ok"] is True
+
+
+def test_rows_keep_coming_while_a_cell_blocks_and_follow_the_latest_cell(
+    kernel: KernelHarness, fake: FakeLLMServer, session_name: str
+) -> None:
+    sidebar = SidebarClient(kernel)
+    fake.script(Reply(content="first"), Reply(content="tick " * 1200, chunk_size=5, delay=0.01))
+    title = f"Two cells, {session_name}"
+    run_cell(kernel, f"%%intern -s {session_name}\n{title}", "cell-a")
+    sid = sidebar.row_titled(title)["id"]
+    first = sidebar.wait_row(
+        sid, "the first turn's idle row", lambda r: r["turns"] == 1 and r["status"] == "idle"
+    )
+    assert first["cell_id"] == "cell-a"
+    cell = run_cell(kernel, f"%%intern -s {session_name}\nKeep talking.", "cell-b")
+    display_id, _root = kernel.view_of(cell["msg_id"])
+    second = sidebar.wait_row(sid, "a streaming row", lambda r: r["turns"] == 2)
+    assert second["status"] == "streaming" and second["cell_id"] == "cell-b"
+    before = len(sidebar.rows(sid))
+    sleeping = kernel.execute("import time; time.sleep(2)")
+    assert sleeping["elapsed"] >= 2.0
+    during = len(sidebar.rows(sid)) - before
+    # ~10 a second while the main thread sleeps: sent from the intern thread.
+    assert 8 <= during <= 30, during
+    kernel.transcript(display_id, timeout=60)

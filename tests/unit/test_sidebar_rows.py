@@ -144,7 +144,7 @@ async def test_rows_are_coalesced_to_ten_a_second_and_the_last_state_follows_fas
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert min(gaps) >= ROW_INTERVAL * 0.95, gaps
     # The final state went out within the interval of the last event.
-    assert times[-1] - events[-1][0] <= ROW_INTERVAL + 0.03
+    assert times[-1] - events[-1][0] <= ROW_INTERVAL + 0.07
     assert published.rows()[-1]["status"] == "idle"
     assert published.rows()[-1]["last_activity"] >= events[-1][0] - 5
 
