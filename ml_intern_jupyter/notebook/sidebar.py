@@ -146,10 +146,12 @@ class SidebarChannel:
     def on_msg(self, comm: Any, msg: Any) -> None:
         data = (msg.get("content") or {}).get("data") if isinstance(msg, dict) else None
         request_id = data.get("request_id") if isinstance(data, dict) else None
+        if not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
+            request_id = None  # the reply cannot name it
         try:
             if not isinstance(data, dict):
                 raise BadRequest("A request must be a JSON object with a 'method'.")
-            if not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
+            if request_id is None:
                 raise BadRequest("The request has no 'request_id' (a string).")
             method = data.get("method")
             if method == "snapshot":

@@ -304,6 +304,17 @@ def test_snapshot_request_and_bad_requests_get_readable_replies(
         "no tool call 'call_zzz' waiting",
     )
     bad({"method": "snapshot"}, "request_id")
+    sidebar.send(["not", "an", "object"])
+    unnamed = kernel.wait_for(
+        lambda: [
+            m
+            for m in sidebar.messages()
+            if m["type"] == "reply" and m["request_id"] is None and "JSON object" in m["message"]
+        ],
+        10,
+        "the reply to a request that is not an object",
+    )
+    assert unnamed[0]["ok"] is False
     # The kernel still answers after all that.
     assert sidebar.request("snapshot")["ok"] is True
 
