@@ -216,7 +216,6 @@ def test_a_sidebar_reject_with_feedback_is_the_cells_reject(
         "decide", session_id=sid, call_id=call_id, approved=False, feedback="keep the build"
     )
     assert reply["ok"] is True and reply["message"] == "rejected"
-    # Clicking the cell's button afterwards does nothing more.
     assert kernel.widgets.find("ButtonModel", description="Rejected")
     transcript = kernel.transcript(display_id, timeout=60)
     assert "rejected" in transcript["text/plain"]
