@@ -140,7 +140,9 @@ class RowTracker:
         if self.closed:
             return
         self.last_activity = max(self.last_activity, float(e.timestamp))
-        handler = getattr(self, f"_on_{e.type}", None)
+        # A research sub-agent's events (`parent_call_id`) belong to its `research`
+        # call, which the row already shows running; its errors are that call's result.
+        handler = None if getattr(e, "parent_call_id", "") else getattr(self, f"_on_{e.type}", None)
         if handler is not None:
             handler(e)
         if not self.closed:

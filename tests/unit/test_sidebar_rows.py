@@ -193,3 +193,21 @@ async def test_pending_calls_decided_elsewhere_leave_the_row_and_shutdown_remove
     await until(lambda: published.messages[-1][1]["type"] == "removed")
     assert published.messages[-1][1] == {"type": "removed", "id": session.id}
     assert tracker.closed
+
+
+async def test_a_research_sub_agents_events_do_not_change_the_rows_tool_or_error(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    session, tracker, published = tracked(fake_llm, tmp_path)
+    outer = ev.ToolStateChange(tool_call_id="c1", tool="research", state="running", seq=1)
+    tracker.on_event(ev.OpStarted(op_id="op-9", op_type="user_input", seq=0))
+    tracker.on_event(outer)
+    inner = dict(parent_call_id="c1", seq=2)
+    tracker.on_event(
+        ev.ToolStateChange(tool_call_id="i1", tool="hf_papers", state="running", **inner)
+    )
+    tracker.on_event(ev.Error(error="the paper service is down", **inner))
+    assert tracker.status() == ("running", "research")
+    assert tracker.error is None and not published.notices("error")
+    tracker.on_event(ev.ToolOutput(tool="research", tool_call_id="c1", output="r", success=True))
+    assert tracker.status() == ("streaming", None)
