@@ -215,15 +215,18 @@ class RowTracker:
                     "truncated": truncated,
                     "reason": scrub_text(call.reason or ""),
                     "estimated_cost": call.estimated_cost_usd,
+                    "kind": getattr(call, "kind", "tool"),  # "spend": a spend pause
                 }
             )
             self.seen_calls.add(call.tool_call_id)
-        tools = ", ".join(sorted({c.tool for c in e.tools}))
-        self.notice(
-            "approval",
-            e,
-            f"{self.title()}: {len(e.tools)} tool call(s) wait for your approval ({tools}).",
-        )
+        if all(getattr(c, "kind", "tool") == "spend" for c in e.tools):
+            message = f"{self.title()}: the session's spend reached a pause; go on?"
+        else:
+            tools = ", ".join(sorted({c.tool for c in e.tools}))
+            message = (
+                f"{self.title()}: {len(e.tools)} tool call(s) wait for your approval ({tools})."
+            )
+        self.notice("approval", e, message)
 
     def _on_error(self, e: Any) -> None:
         from ..traces.redact import scrub_text

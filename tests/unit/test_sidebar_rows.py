@@ -5,6 +5,7 @@ the scripted model server."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,7 @@ async def test_a_turn_goes_streaming_waiting_running_idle_with_totals_and_notice
     row = published.rows()[-1]
     (pending,) = row["pending"]
     assert pending["tool"] == "risky" and pending["call_id"] == session.pending[0].tool_call_id
+    assert pending["kind"] == "tool"
     assert SECRET not in pending["arguments"] and pending["truncated"] is True
     assert len(pending["arguments"]) <= ARGS_MAX_CHARS
     assert pending["arguments"].startswith('{"token": "[REDACTED]"')
@@ -211,3 +213,25 @@ async def test_a_research_sub_agents_events_do_not_change_the_rows_tool_or_error
     assert tracker.error is None and not published.notices("error")
     tracker.on_event(ev.ToolOutput(tool="research", tool_call_id="c1", output="r", success=True))
     assert tracker.status() == ("streaming", None)
+
+
+async def test_a_spend_pause_is_a_pending_entry_of_kind_spend_with_the_cost_so_far(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    prices = {"vllm/test-model": {"input_per_mtok": 3000.0, "output_per_mtok": 0.0}}
+    echo = [
+        Reply(tool_calls=[ToolCall("bash", {"command": f"echo {n}"})], usage=(1000, 0))
+        for n in (1, 2)
+    ]
+    fake_llm.script(*echo, Reply(content="done", usage=(1000, 0)))
+    session, tracker, published = tracked(fake_llm, tmp_path, yolo_mode=True, model_prices=prices)
+    session.submit(ev.UserInput(text="spend"))
+    await until(lambda: published.rows() and published.rows()[-1]["status"] == "waiting")
+    row = published.rows()[-1]
+    (pause,) = row["pending"]
+    assert pause["kind"] == "spend" and pause["tool"] == "spend_pause"
+    assert json.loads(pause["arguments"])["threshold_usd"] == 5.0
+    assert "past the $5.00 spend pause" in pause["reason"]
+    assert row["cost"] == 6.0
+    (notice,) = published.notices("approval")
+    assert "spend reached a pause" in notice["message"]
