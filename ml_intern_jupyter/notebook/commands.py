@@ -18,6 +18,7 @@ from ..errors import InternError
 from .magics import COMMANDS, NOT_YET, CellOptions, LineCommand, help_text
 from .saved import SAVED_COMMANDS, run_saved
 from .sessions import DEFAULT_NAME, NotebookSessions, notebook_sessions, totals_of
+from .sidebar import note_cell
 
 __all__ = ["login", "prewarm", "run_cell", "run_line"]
 
@@ -97,6 +98,7 @@ def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
         record = _turn_record(sessions, name, session.id, opts.model or session.config.model_name)
         view = LiveView(record, totals=totals_of(session))
         job = sessions.turn(view, text, model=opts.model, yolo=opts.yolo)
+        note_cell(shell, job.op.id)
         view.bind(sessions.runtime, existing, job)
         view.display()
         with _ORDER:
@@ -106,6 +108,7 @@ def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
     # path (imports and config on a cold kernel take a few hundred ms).
     view = LiveView(_turn_record(sessions, name, "…", opts.model or "…"))
     job = sessions.turn(view, text, model=opts.model, yolo=opts.yolo)
+    note_cell(shell, job.op.id)
     view.display()
     sessions.begin_create(name)  # line commands wait until the request reaches the session
     threading.Thread(target=_start_new, args=(sessions, name, opts, view, job), daemon=True).start()
@@ -208,6 +211,7 @@ def _run_text(
     job = sessions.turn(
         sink, text, model=opts.model, yolo=opts.yolo, auto_reject=AUTO_REJECT_FEEDBACK
     )
+    note_cell(shell, job.op.id)
     sessions.submit(conductor, job)
     run_blocking(
         sink,

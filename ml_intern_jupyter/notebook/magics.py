@@ -255,14 +255,19 @@ class InternMagics(Magics):
 
 
 def load(ipython: Any) -> None:
-    """Register the magics and start warming up the intern thread (cheap; idempotent)."""
+    """Register the magics and the sidebar's comm target, start warming up the intern
+    thread (cheap; idempotent)."""
     ipython.register_magics(InternMagics)
-    from . import commands
+    from . import commands, sidebar
 
+    sidebar.register(ipython)
     commands.prewarm()
 
 
 def unload(ipython: Any) -> None:
+    from . import sidebar
+
+    sidebar.unregister()
     magics = ipython.magics_manager.magics
     for kind in ("line", "cell"):
         magics[kind].pop("intern", None)

@@ -6,6 +6,7 @@ Methods here run on the main thread (cells).
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -14,6 +15,8 @@ from .share import NotebookTraces
 from .turns import Conductor, Gate, Request, Sink
 
 __all__ = ["DEFAULT_NAME", "NotebookSessions", "notebook_sessions"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_NAME = "default"
 
@@ -32,6 +35,8 @@ class NotebookSessions:
         # Sessions being created off a cell's path, by name (see begin_create).
         self._creating: dict[str, int] = {}
         self._created = threading.Condition()
+        # Called with (name, conductor) for each session created (e.g. the sidebar's rows).
+        self.watchers: list[Any] = []
 
     @property
     def runtime(self) -> Any:
@@ -122,6 +127,11 @@ class NotebookSessions:
         conductor.on_turn_end = lambda s: self.traces.after_turn(s.config, s.id)
         self.conductors[name] = conductor
         self.traces.start(session.config)
+        for watch in list(self.watchers):
+            try:
+                watch(name, conductor)
+            except Exception:
+                log.exception("a session watcher failed")
         return conductor
 
     def _recorder(self, overrides: dict[str, Any] | None, name: str) -> Any:

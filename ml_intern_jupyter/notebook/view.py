@@ -59,6 +59,7 @@ MAX_GAP = 0.35
 # Above this rate (~750 tokens/s) segments are shown once, when complete,
 # instead of being re-sent as they grow.
 FAST_CHARS_PER_S = 3000
+NOT_SHOWN = "The cell does not show this approval yet; try again."
 PLACEHOLDER = "ml-intern is working (live view); its transcript replaces this when the turn ends."
 
 _colab_checked = False
@@ -162,10 +163,27 @@ class LiveView:
         self._meta = True
 
     def _on_stop(self, _button: Any) -> None:
+        self.request_stop()
+
+    def request_stop(self) -> None:
+        """What the Stop button does (also used by the sidebar's Stop)."""
         self.stop.disabled = True
         self.stop_requested = True  # before the session exists, the start sees this
         if self.conductor is not None:
             self.runtime.call_soon(self.conductor.stop, self.job)
+
+    def decide_call(self, call_id: str, approved: bool, feedback: str | None = None) -> str | None:
+        """Decide one call as its Approve/Reject button does (the sidebar's decide).
+
+        Main thread, like a click. Returns None when decided, else why not:
+        "already decided", or `NOT_SHOWN` while the panel is not up yet."""
+        panel = self._panel
+        if panel is not None and call_id in panel.rows:
+            return panel.decide_with(call_id, approved, feedback)
+        card = self.record.cards.get(call_id)
+        if card is not None and card.state != "waiting":
+            return "already decided"
+        return NOT_SHOWN
 
     def submit_decisions(self, decisions: list[Any]) -> None:
         if self.conductor is not None:

@@ -296,6 +296,16 @@ class ApprovalPanel:
         )
         self._maybe_submit()
 
+    def decide_with(self, call_id: str, approved: bool, feedback: str | None) -> str | None:
+        """Decide from outside the cell (the sidebar): the feedback goes into the
+        call's text box, then it is the button's click. None when decided, else why not."""
+        if call_id in self.decisions:
+            return "already decided"
+        if feedback and not approved:
+            self.rows[call_id]["feedback"].value = feedback
+        self.decide(call_id, approved)
+        return None
+
     def decide_all(self) -> None:
         for card in self.cards:
             if card.tool_call_id not in self.decisions:
