@@ -1,5 +1,7 @@
 /** How numbers and times read in the panel (pure functions). */
 
+import type { Summary } from './state';
+
 /** "just now", "2 min ago", "3 h ago", "yesterday", "4 days ago", or a date. */
 export function ago(epochSeconds: number, nowMs: number = Date.now()): string {
   if (!epochSeconds) {
@@ -59,4 +61,14 @@ export function prettyArguments(text: string): string {
   } catch {
     return text;
   }
+}
+
+/** The status bar item's text. */
+export function summaryText(s: Summary): string {
+  const parts = [`${s.working} working`];
+  if (s.waiting > 0) {
+    parts.push(`${s.waiting} waiting for you`);
+  }
+  parts.push(`${cost(s.costToday)} today`);
+  return `ML Intern: ${parts.join(' · ')}`;
 }

@@ -17,7 +17,8 @@ import { PanelActions, SidebarPanel } from './panel';
 import { contentsPath } from './paths';
 import { PendingCall } from './protocol';
 import { SessionApi } from './server';
-import { DEFAULT_NOTIFY, Notifier } from './notify';
+import { DEFAULT_NOTIFY } from './notices';
+import { Notifier } from './notify';
 import { RowView, findRow } from './state';
 import { StatusItem } from './statusbar';
 

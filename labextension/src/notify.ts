@@ -9,35 +9,10 @@ import { Notification } from '@jupyterlab/apputils';
 
 import * as fmt from './format';
 import { SidebarModel } from './model';
+import { DEFAULT_NOTIFY, NotifySettings, wanted } from './notices';
+
 import { NoticeKind, NoticeMessage } from './protocol';
 import { State, findRow } from './state';
-
-export interface NotifySettings {
-  approval: boolean;
-  error: boolean;
-  turnDone: boolean;
-  longTurnSeconds: number;
-}
-
-export const DEFAULT_NOTIFY: NotifySettings = {
-  approval: true,
-  error: true,
-  turnDone: true,
-  longTurnSeconds: 30
-};
-
-/** Whether a notice is one to show under these settings (pure). */
-export function wanted(notice: NoticeMessage, settings: NotifySettings): boolean {
-  switch (notice.kind) {
-    case 'approval':
-      return settings.approval;
-    case 'error':
-      return settings.error;
-    case 'turn_done':
-      return settings.turnDone && (notice.duration_s ?? 0) > settings.longTurnSeconds;
-  }
-  return false;
-}
 
 const TYPES: Record<NoticeKind, Notification.TypeOptions> = {
   approval: 'warning',

@@ -4,16 +4,7 @@ import { Widget } from '@lumino/widgets';
 
 import * as fmt from './format';
 import { SidebarModel } from './model';
-import { Summary, summarise } from './state';
-
-export function summaryText(s: Summary): string {
-  const parts = [`${s.working} working`];
-  if (s.waiting > 0) {
-    parts.push(`${s.waiting} waiting for you`);
-  }
-  parts.push(`${fmt.cost(s.costToday)} today`);
-  return `ML Intern: ${parts.join(' · ')}`;
-}
+import { summarise } from './state';
 
 export class StatusItem extends Widget {
   constructor(
@@ -31,7 +22,7 @@ export class StatusItem extends Widget {
 
   private _render(): void {
     const summary = summarise(this.model.state);
-    this.node.textContent = summaryText(summary);
+    this.node.textContent = fmt.summaryText(summary);
     this.node.classList.toggle('mlij-status-waiting', summary.waiting > 0);
   }
 }
