@@ -23,7 +23,7 @@ export interface PanelActions {
   refresh(): void;
 }
 
-const ARGS_PREVIEW = 240;
+const ARGS_PREVIEW = 160;
 const TITLE_MAX = 70;
 
 function useModel(model: SidebarModel): State {
