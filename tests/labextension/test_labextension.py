@@ -65,8 +65,7 @@ def test_core_meta_is_pinned_to_the_lab_minor_it_builds_for():
 
 def test_the_installed_extension_is_listed_enabled():
     installed = [
-        Path(p) / "labextensions" / PACKAGE["name"] / "package.json"
-        for p in _jupyter_data_paths()
+        Path(p) / "labextensions" / PACKAGE["name"] / "package.json" for p in _jupyter_data_paths()
     ]
     if not any(p.is_file() for p in installed):
         _skip_or_fail(
