@@ -357,7 +357,10 @@ function liveView(
   kernel: string | null,
   saved: SavedSession | undefined
 ): RowView {
-  const kind: RowKind = kernel === null ? 'expired' : row.status;
+  let kind: RowKind = kernel === null ? 'expired' : row.status;
+  if (saved?.status === 'archived' && (kind === 'idle' || kind === 'expired')) {
+    kind = 'archived'; // archived from the panel or by Start fresh, nothing running
+  }
   return {
     id: row.id,
     title: row.title || saved?.title || savedName(saved) || row.id,
@@ -417,12 +420,7 @@ export function selectRows(state: State): RowView[] {
   for (const row of Object.values(state.orphans)) {
     if (!live.has(row.id)) {
       const saved = state.saved[row.id];
-      const view = liveView(row, null, saved);
-      if (saved?.status === 'archived') {
-        view.kind = 'archived';
-        view.statusText = 'archived';
-      }
-      rows.push(view);
+      rows.push(liveView(row, null, saved));
     }
   }
   for (const s of Object.values(state.saved)) {

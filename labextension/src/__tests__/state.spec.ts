@@ -289,6 +289,17 @@ describe('saved sessions', () => {
     expect(selectRows(state)[0].statusText).toBe('archived');
   });
 
+  it('shows a live idle session archived once archived, a working one by its status', () => {
+    const state = run([
+      { type: 'saved', sessions: [saved('a', { status: 'archived' }), saved('b', { status: 'archived' })] },
+      open(),
+      snapshot(1, [row('a', { status: 'idle' }), row('b', { status: 'streaming' })])
+    ]);
+    expect(findRow(state, 'a')?.statusText).toBe('archived');
+    expect(findRow(state, 'a')?.kernel).toBe('k1');
+    expect(findRow(state, 'b')?.statusText).toBe('streaming');
+  });
+
   it('forgets a deleted session and a deleted orphan', () => {
     const state = run([
       open(),
