@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.browser.conftest import _chromium, _free_port, _wait_ready  # noqa: E402
 
-STAND_IN = r'''
-import json, os, threading, time
+STAND_IN = r"""
+import json, os, time
 _seq = iter(range(1, 10**9))
 _comms = []
 def _target(comm, msg):
@@ -55,7 +55,7 @@ def bench_events(n, gap):
         comm.send({"v": 1, "type": "session", "seq": next(_seq), "session": row})
         time.sleep(gap)
 # ml_intern_jupyter (this comment makes the sidebar open its comm after the cell)
-'''
+"""
 
 
 def _start_lab(root: Path, home: Path) -> tuple[subprocess.Popen[bytes], str, str]:
