@@ -189,9 +189,26 @@ export class KernelChannels implements IDisposable {
     if (link.snapshotTimer !== null) {
       window.clearTimeout(link.snapshotTimer);
     }
+    this._close(link);
     if (!link.kernel.isDisposed) {
       link.kernel.dispose();
     }
+  }
+
+  /** Close the comm, so the kernel stops sending to a page that is gone. */
+  private _close(link: Link): void {
+    if (link.commId === null || link.kernel.isDisposed) {
+      return;
+    }
+    const msg = KernelMessage.createMessage<KernelMessage.ICommCloseMsg<'shell'>>({
+      msgType: 'comm_close',
+      channel: 'shell',
+      username: link.kernel.username,
+      session: link.kernel.clientId,
+      content: { comm_id: link.commId, data: {} }
+    });
+    link.commId = null;
+    this._sendShell(link, msg);
   }
 
   private _open(link: Link): void {

@@ -325,6 +325,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
 
     controller.start();
+    window.addEventListener('beforeunload', () => controller.channels.dispose());
   }
 };
 
