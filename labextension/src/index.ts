@@ -14,7 +14,7 @@ import { Widget } from '@lumino/widgets';
 import { KernelChannels } from './channel';
 import { SidebarModel } from './model';
 import { PanelActions, SidebarPanel } from './panel';
-import { contentsPath } from './paths';
+import { contentsPath, endsWithPath, tailCandidates } from './paths';
 import { PendingCall } from './protocol';
 import { SessionApi } from './server';
 import { DEFAULT_NOTIFY } from './notices';
@@ -103,6 +103,14 @@ class Controller implements PanelActions {
       if (byPath) {
         return byPath;
       }
+    } else if (row.notebook && !row.notebook.startsWith('dir:')) {
+      // A root the page cannot place on disk: the longest matching tail.
+      const byTail = panels
+        .filter(p => endsWithPath(row.notebook, p.context.path))
+        .sort((a, b) => b.context.path.length - a.context.path.length);
+      if (byTail.length > 0) {
+        return byTail[0];
+      }
     }
     if (row.kernel) {
       const byKernel = panels.filter(p => p.sessionContext.session?.kernel?.id === row.kernel);
@@ -143,7 +151,8 @@ class Controller implements PanelActions {
   private async _reveal(row: RowView): Promise<void> {
     let panel = this.panelOf(row);
     if (!panel) {
-      const path = contentsPath(row.notebook, this.serverRoot);
+      const path =
+        contentsPath(row.notebook, this.serverRoot) ?? (await this._findNotebook(row.notebook));
       if (path === null) {
         Notification.info(
           row.notebook.startsWith('dir:')
@@ -175,6 +184,25 @@ class Controller implements PanelActions {
     }
     notebook.activeCellIndex = index;
     await notebook.scrollToCell(notebook.widgets[index], 'center');
+  }
+
+  /** The contents path of an absolute notebook path, by asking the server
+   * which of its tails exists (for a root shown as "~"). */
+  private async _findNotebook(notebook: string): Promise<string | null> {
+    if (!notebook || notebook.startsWith('dir:') || !this.docManager) {
+      return null;
+    }
+    for (const candidate of tailCandidates(notebook)) {
+      try {
+        const model = await this.docManager.services.contents.get(candidate, { content: false });
+        if (model.type === 'notebook') {
+          return candidate;
+        }
+      } catch {
+        // not there
+      }
+    }
+    return null;
   }
 
   async decide(

@@ -16,6 +16,16 @@ export function contentsPath(notebook: string, serverRoot: string): string | nul
   if (!absolute) {
     return path.replace(/^\.\//, '');
   }
+  if (root.startsWith('~')) {
+    // Jupyter Server shows a root under the home as "~/...": the home is
+    // whatever comes before the rest of the root in the recorded path.
+    const rest = root.slice(1);
+    if (!rest) {
+      return null; // the home itself: unknown here (see `tailCandidates`)
+    }
+    const at = path.indexOf(`${rest}/`);
+    return at > 0 ? path.slice(at + rest.length + 1) : null;
+  }
   if (root && (path === root || path.startsWith(`${root}/`))) {
     return path.slice(root.length + 1);
   }
@@ -33,4 +43,21 @@ export function sameNotebook(
 ): boolean {
   const path = contentsPath(notebook, serverRoot);
   return path !== null && path === widgetPath;
+}
+
+/** Whether the recorded `notebook` ends with the contents path `widgetPath`. */
+export function endsWithPath(notebook: string, widgetPath: string): boolean {
+  const path = notebook.replace(/\\/g, '/');
+  return path === widgetPath || path.endsWith(`/${widgetPath}`);
+}
+
+/** Contents paths the recorded absolute path may be, longest first (for a
+ * root whose place on disk the page does not know). */
+export function tailCandidates(notebook: string, max = 8): string[] {
+  const parts = notebook.replace(/\\/g, '/').split('/').filter(Boolean);
+  const out: string[] = [];
+  for (let i = 1; i < parts.length && out.length < max; i++) {
+    out.push(parts.slice(i).join('/'));
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 import * as fmt from '../format';
 import { DEFAULT_NOTIFY, wanted } from '../notices';
-import { contentsPath, sameNotebook } from '../paths';
+import { contentsPath, endsWithPath, sameNotebook, tailCandidates } from '../paths';
 import { NoticeMessage } from '../protocol';
 
 describe('format', () => {
@@ -42,6 +42,12 @@ describe('notebook paths', () => {
     expect(contentsPath('/srv/rootx/a.ipynb', '/srv/root')).toBeNull();
     expect(contentsPath('dir:/srv/root', '/srv/root')).toBeNull();
     expect(contentsPath('', '/srv/root')).toBeNull();
+    expect(contentsPath('/home/me/proj/sub/a.ipynb', '~/proj')).toBe('sub/a.ipynb');
+    expect(contentsPath('/home/me/other/a.ipynb', '~/proj')).toBeNull();
+    expect(contentsPath('/home/me/a.ipynb', '~')).toBeNull();
+    expect(endsWithPath('/home/me/sub/a.ipynb', 'sub/a.ipynb')).toBe(true);
+    expect(endsWithPath('/home/me/xsub/a.ipynb', 'sub/a.ipynb')).toBe(false);
+    expect(tailCandidates('/home/me/sub/a.ipynb')).toEqual(['me/sub/a.ipynb', 'sub/a.ipynb', 'a.ipynb']);
     expect(sameNotebook('/srv/root/a.ipynb', 'a.ipynb', '/srv/root')).toBe(true);
     expect(sameNotebook('/srv/root/a.ipynb', 'b.ipynb', '/srv/root')).toBe(false);
   });
