@@ -6,7 +6,7 @@ import * as React from 'react';
 import * as fmt from './format';
 import { SidebarModel } from './model';
 import { PendingCall } from './protocol';
-import { Group, RowView, State, selectGroups } from './state';
+import { Group, RowView, State, sameRow, selectGroups } from './state';
 
 export interface PanelActions {
   reveal(row: RowView): void;
@@ -163,12 +163,21 @@ function ActionButton(props: {
   );
 }
 
-function Row(props: {
+interface RowProps {
   row: RowView;
   actions: PanelActions;
   now: number;
   highlighted: boolean;
-}): JSX.Element {
+}
+
+const Row = React.memo(RowBody, (a: RowProps, b: RowProps) =>
+  a.actions === b.actions &&
+  a.now === b.now &&
+  a.highlighted === b.highlighted &&
+  sameRow(a.row, b.row)
+);
+
+function RowBody(props: RowProps): JSX.Element {
   const { row, actions, now } = props;
   const [error, setError] = React.useState<string | null>(null);
   const live = row.kernel !== null;

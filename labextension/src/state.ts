@@ -466,6 +466,21 @@ export function selectGroups(state: State): Group[] {
   return groups;
 }
 
+/** Rows are rebuilt from the state on every change; re-render only those
+ * whose content changed (a streaming session updates ~10 times a second). */
+export function sameRow(a: RowView, b: RowView): boolean {
+  for (const key of Object.keys(a) as (keyof RowView)[]) {
+    if (key === 'pending') {
+      if (a.pending !== b.pending && (a.pending.length > 0 || b.pending.length > 0)) {
+        return false;
+      }
+    } else if (a[key] !== b[key]) {
+      return false;
+    }
+  }
+  return true;
+}
+
 export function findRow(state: State, id: string): RowView | undefined {
   return selectRows(state).find(r => r.id === id);
 }

@@ -13,7 +13,8 @@ export class StatusItem extends Widget {
   ) {
     super();
     this.addClass('mlij-status');
-    this.node.title = 'Open the ML Intern panel';
+    this.node.title =
+      'Open the ML Intern panel (today’s cost: the sessions active since midnight)';
     this.node.setAttribute('role', 'button');
     this.node.addEventListener('click', onClick);
     model.changed.connect(this._render, this);

@@ -5,6 +5,7 @@ import {
   findRow,
   initialState,
   reduce,
+  sameRow,
   selectGroups,
   selectRows,
   statusText,
@@ -427,5 +428,24 @@ describe('notices and replies', () => {
       msg({ type: 'reply', seq: 1, request_id: 'r1', ok: false, message: 'already decided' })
     ]);
     expect(state.reply).toMatchObject({ request_id: 'r1', ok: false, message: 'already decided' });
+  });
+});
+
+describe('row identity for re-rendering', () => {
+  it('calls rows the same when nothing shown changed, different otherwise', () => {
+    const base = run([{ type: 'saved', sessions: [saved('a'), saved('b')] }, open(), snapshot(1, [row('l')])]);
+    const again = run([{ type: 'saved', sessions: [saved('a'), saved('b', { turns: 9 })] }], base);
+    const before = Object.fromEntries(selectRows(base).map(r => [r.id, r]));
+    const after = Object.fromEntries(selectRows(again).map(r => [r.id, r]));
+    expect(after.a).not.toBe(before.a); // rebuilt...
+    expect(sameRow(after.a, before.a)).toBe(true); // ...but the same to show
+    expect(sameRow(after.b, before.b)).toBe(false);
+    expect(sameRow(after.l, before.l)).toBe(true);
+    const waiting = run([update(2, row('l', { status: 'waiting', pending: [call('x')] }))], again);
+    const next = run([update(3, row('l', { status: 'waiting', pending: [call('x')] }))], waiting);
+    const w1 = findRow(waiting, 'l')!;
+    const w2 = findRow(next, 'l')!;
+    expect(sameRow(w1, w2)).toBe(false); // a new pending list: its calls may differ
+    expect(sameRow(w1, findRow(waiting, 'l')!)).toBe(true);
   });
 });
