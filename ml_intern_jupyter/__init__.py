@@ -20,6 +20,13 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "ml_intern_jupyter.server", "app": MLInternApp}]
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The JupyterLab sidebar, built into `ml_intern_jupyter/labextension/`
+    (`jupyter labextension develop` links it; wheels ship it under
+    `share/jupyter/labextensions/ml-intern-jupyter`)."""
+    return [{"src": "labextension", "dest": "ml-intern-jupyter"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:  # pragma: no cover - arrives with the magics
     from .notebook.magics import load
 
