@@ -35,6 +35,9 @@ class ModelPrice(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
+    # Prompt-cache rates; unset: see `LLMClient.cost`.
+    cache_read_per_mtok: float | None = Field(None, ge=0)
+    cache_write_per_mtok: float | None = Field(None, ge=0)
 
 
 class Config(BaseModel):

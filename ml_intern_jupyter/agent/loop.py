@@ -54,6 +54,8 @@ def _call_facts(response: LLMResponse) -> dict[str, Any]:
             (response.prompt_tokens, response.completion_tokens) if response.usage_known else None
         ),
         "finish_reason": response.finish_reason,
+        "reasoning": response.reasoning,
+        "thinking_blocks": response.thinking_blocks,
     }
 
 
@@ -245,6 +247,9 @@ class TurnRunner:
                 self.streamed.append(text)
                 s.emit(ev.AssistantChunk(content=text))
 
+            def on_reasoning(text: str) -> None:
+                s.emit(ev.AssistantReasoning(content=text))
+
             def on_retry(message: str) -> None:
                 if self.streamed:
                     s.emit(ev.AssistantStreamEnd())
@@ -253,7 +258,11 @@ class TurnRunner:
 
             try:
                 response = await s.llm.stream(
-                    s.history.for_llm(), s.tools.schemas(), on_chunk=on_chunk, on_retry=on_retry
+                    s.history.for_llm(),
+                    s.tools.schemas(),
+                    on_chunk=on_chunk,
+                    on_retry=on_retry,
+                    on_reasoning=on_reasoning,
                 )
             except LLMError as err:
                 if self.streamed:
@@ -274,10 +283,15 @@ class TurnRunner:
 
     def _account(self, response: LLMResponse, kind: str) -> None:
         s = self.s
+        for probe in response.probes:  # the effort probe that preceded this call
+            self._account(probe, "probe")
+        response.probes = []
         t = s.totals
         t.llm_calls += 1
         t.prompt_tokens += response.prompt_tokens
         t.completion_tokens += response.completion_tokens
+        t.cache_read_tokens += response.cache_read_tokens
+        t.cache_write_tokens += response.cache_write_tokens
         if response.cost_usd is None:
             t.cost_known = t.cost_known and not response.usage_known
         else:
@@ -293,6 +307,8 @@ class TurnRunner:
                 completion_tokens=response.completion_tokens,
                 cost_usd=response.cost_usd,
                 kind=kind,
+                cache_read_tokens=response.cache_read_tokens,
+                cache_write_tokens=response.cache_write_tokens,
             )
         )
 

@@ -36,6 +36,7 @@ from ..tools.router import ToolRouter
 from . import messages as ev
 from .approvals import ApprovalPolicy
 from .context import History
+from .effort import EffortMemo
 from .guards import DoomLoopGuard, MalformedStreak
 from .llm import LLMClient
 from .persistence import Recorder
@@ -55,6 +56,8 @@ class Totals:
     cost_usd: float = 0.0
     cost_known: bool = True
     turns: int = 0
+    cache_read_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
+    cache_write_tokens: int = 0  # of prompt_tokens, written to it
 
     @property
     def tokens(self) -> int:
@@ -119,7 +122,11 @@ class Session:
         self.created = time.time()
         self._sleep = sleep
         self._llm_env = llm_env
-        self.llm = LLMClient(config, self.id, sleep=sleep, env=llm_env)
+        # Outlives model switches; reads and writes the store once one is attached.
+        self.effort_memo = EffortMemo(lambda: self.recorder.store if self.recorder else None)
+        self.llm = LLMClient(
+            config, self.id, sleep=sleep, env=llm_env, effort_memo=self.effort_memo
+        )
         self._seq = 0
         self._subs: list[_Subscription] = []
         self._queue: asyncio.Queue[ev.Operation] = asyncio.Queue()
@@ -165,7 +172,13 @@ class Session:
         Only between turns: from outside the session's loop, submit
         `Configure` instead, which applies in queue order."""
         self.config = self.config.with_overrides(**overrides)
-        self.llm = LLMClient(self.config, self.id, sleep=self._sleep, env=self._llm_env)
+        self.llm = LLMClient(
+            self.config,
+            self.id,
+            sleep=self._sleep,
+            env=self._llm_env,
+            effort_memo=self.effort_memo,
+        )
         self.policy.yolo = self.config.yolo_mode
         self.policy.budget_usd = self.config.yolo_budget_usd
 
@@ -498,6 +511,8 @@ class Session:
             "prompt_tokens": self.totals.prompt_tokens,
             "completion_tokens": self.totals.completion_tokens,
             "cost_usd": self.totals.cost_usd,
+            "cache_read_tokens": self.totals.cache_read_tokens,
+            "cache_write_tokens": self.totals.cache_write_tokens,
             "turns": self.totals.turns,
             "yolo": self.policy.yolo,
             "pending": [p.tool for p in self.pending],
