@@ -533,6 +533,11 @@ def _cost(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
         f"Session '{name}': {t.tokens:,} tokens (prompt {t.prompt_tokens:,}, completion "
         f"{t.completion_tokens:,}) in {t.llm_calls} model call(s) · {cost}"
     )
+    if t.cache_read_tokens or t.cache_write_tokens:
+        print(
+            f"Prompt cache: {t.cache_read_tokens:,} prompt tokens read from it, "
+            f"{t.cache_write_tokens:,} written to it (priced at the cache rates)"
+        )
     items = sessions.items()
     if len(items) > 1:
         total = sum(c.session.totals.cost_usd for _n, c in items)
