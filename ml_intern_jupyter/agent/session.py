@@ -34,11 +34,13 @@ from ..config import Config
 from ..tools.base import ToolContext
 from ..tools.router import ToolRouter
 from . import messages as ev
+from . import messaging
 from .approvals import ApprovalPolicy
 from .context import History
 from .effort import EffortMemo
 from .guards import DoomLoopGuard, MalformedStreak
 from .llm import LLMClient
+from .messaging import Notifier
 from .persistence import Recorder
 
 __all__ = ["PendingCall", "Session", "Subscriber", "Totals"]
@@ -127,6 +129,11 @@ class Session:
         self.llm = LLMClient(
             config, self.id, sleep=sleep, env=llm_env, effort_memo=self.effort_memo
         )
+        self.notifier: Notifier | None = None  # Slack / webhook notifications, if configured
+        if messaging.active(config.messaging):
+            self.notifier = Notifier(config.messaging, session_id=self.id)
+            if self.notifier.tool_destinations() and tools.get("notify") is None:
+                tools.register(messaging.notify_tool(self.notifier))
         self._seq = 0
         self._subs: list[_Subscription] = []
         self._queue: asyncio.Queue[ev.Operation] = asyncio.Queue()
@@ -156,6 +163,8 @@ class Session:
             self._runner = asyncio.get_running_loop().create_task(
                 self._run(), name=f"session-{self.id}"
             )
+            if self.notifier is not None:
+                self.subscribe(self.notifier.on_event)
             self.emit(ev.Ready())
 
     @property
