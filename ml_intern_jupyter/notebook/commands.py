@@ -397,7 +397,12 @@ def _effort(sessions: NotebookSessions, name: str, args: list[str]) -> None:
         if conductor is None:
             print("No session yet; the default effort comes from the config.")
             return
-        print(f"Reasoning effort: {conductor.session.config.reasoning_effort or 'default'}")
+        session = conductor.session
+        line = f"Reasoning effort: {session.config.reasoning_effort or 'default'}"
+        takes = session.effort_memo.known(session.config.model_name)
+        if takes is not None:
+            line += f" (the model takes up to: {takes})"
+        print(line)
         return
     _setting(sessions, name, "reasoning_effort", args[0].lower(), "Reasoning effort")
 
