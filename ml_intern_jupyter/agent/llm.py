@@ -875,11 +875,7 @@ class LLMClient:
                 log.info("effort probe of %s inconclusive: %s", target.model_id, err)
                 return None
             response.latency_ms = (time.perf_counter() - started) * 1000
-            if response.usage_known:
-                response.cost_usd = self.cost(
-                    target, response.prompt_tokens, response.completion_tokens
-                )
-            probes.append(response)
+            probes.append(response)  # priced with the call it precedes (after the catalog)
             return level
         return "none"
 
@@ -927,10 +923,17 @@ class LLMClient:
                     response = await self._attempts(target, lambda t: call(t, plan), on_retry)
                     break
                 except LLMError as err:
-                    if recovered:
-                        raise
-                    notice = await self._recover(target, err, plan, caching.has_reasoning(messages))
+                    notice = None
+                    if not recovered:
+                        notice = await self._recover(
+                            target, err, plan, caching.has_reasoning(messages)
+                        )
                     if notice is None:
+                        # The probes were made (and billed) all the same.
+                        for r in probes:
+                            if r.usage_known:
+                                r.cost_usd = self.cost(target, r.prompt_tokens, r.completion_tokens)
+                        err.probes = probes  # type: ignore[attr-defined]
                         raise
                     recovered = True  # once per call
                     on_retry(notice)
@@ -939,14 +942,15 @@ class LLMClient:
         finally:
             if catalog is not None and not catalog.done():
                 catalog.cancel()
-        if response.usage_known:
-            response.cost_usd = self.cost(
-                target,
-                response.prompt_tokens,
-                response.completion_tokens,
-                cache_read=response.cache_read_tokens,
-                cache_write=response.cache_write_tokens,
-            )
+        for r in (*probes, response):
+            if r.usage_known:
+                r.cost_usd = self.cost(
+                    target,
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                    cache_read=r.cache_read_tokens,
+                    cache_write=r.cache_write_tokens,
+                )
         response.probes = probes
         return response
 

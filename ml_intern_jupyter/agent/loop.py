@@ -267,6 +267,8 @@ class TurnRunner:
             except LLMError as err:
                 if self.streamed:
                     s.emit(ev.AssistantStreamEnd())
+                for probe in getattr(err, "probes", ()):
+                    self._account(probe, "probe")
                 if err.kind == "context_overflow" and not overflowed:
                     overflowed = True
                     if await self._compact(forced=True):

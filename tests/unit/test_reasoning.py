@@ -236,3 +236,41 @@ async def test_effort_probe_survives_a_store_that_keeps_no_settings(server, rout
     await run_input(session, "hi")
     assert rec.of("turn_complete")[0].final_response == "works"
     assert session.effort_memo.known(ROUTER_MODEL) == "high"
+
+
+async def test_the_probe_is_priced_from_the_router_catalog_like_the_call(
+    server, router_env, tmp_path
+):
+    from ml_intern_jupyter.agent import llm
+
+    llm._catalogs.clear()
+    llm._catalog_failed_at.clear()
+    server.catalog["org/thinker"] = {
+        "providers": [
+            {"provider": "prov", "status": "live", "pricing": {"input": 1.0, "output": 2.0}}
+        ]
+    }
+    server.script(Reply(content="ok", usage=(20, 10)), Reply(content="done", usage=(100, 50)))
+    session, rec = make_session(
+        server, tmp_path, env=router_env, model_name=ROUTER_MODEL, reasoning_effort="high"
+    )
+    try:
+        await run_input(session, "hi")
+    finally:
+        llm._catalogs.clear()
+        llm._catalog_failed_at.clear()
+    probe, turn = rec.of("llm_call")
+    assert probe.kind == "probe" and probe.cost_usd == pytest.approx((20 * 1 + 10 * 2) / 1e6)
+    assert turn.cost_usd == pytest.approx((100 * 1 + 50 * 2) / 1e6)
+    assert session.totals.cost_known
+
+
+async def test_a_probe_before_a_failing_call_is_still_counted(server, router_env, tmp_path):
+    server.script(Reply(content="ok", usage=(20, 10)), ErrorReply(400, "messages are malformed"))
+    session, rec = make_session(
+        server, tmp_path, env=router_env, model_name=ROUTER_MODEL, reasoning_effort="high"
+    )
+    await run_input(session, "hi")
+    assert [e.kind for e in rec.of("llm_call")] == ["probe"]
+    assert rec.of("error")[0].kind == "bad_request"
+    assert session.totals.prompt_tokens == 20
