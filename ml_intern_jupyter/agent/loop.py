@@ -247,13 +247,20 @@ class TurnRunner:
                 self.streamed.append(text)
                 s.emit(ev.AssistantChunk(content=text))
 
+            reasoned = False
+
             def on_reasoning(text: str) -> None:
+                nonlocal reasoned
+                reasoned = True
                 s.emit(ev.AssistantReasoning(content=text))
 
             def on_retry(message: str) -> None:
-                if self.streamed:
+                nonlocal reasoned
+                if self.streamed or reasoned:
+                    # Closes the void attempt's text and reasoning: the retry starts anew.
                     s.emit(ev.AssistantStreamEnd())
                     self.streamed = []
+                    reasoned = False
                 s.emit(ev.ToolLog(tool="llm", log=message))
 
             try:

@@ -59,3 +59,23 @@ async def test_footer_shows_cached_prompt_tokens(tmp_path):
     assert rec.of("llm_call")[0].cache_read_tokens == 800
     assert "1,020 tokens (800 cached)" in view.footer.value
     assert "(800 cached)" in record.footer()
+
+
+async def test_reasoning_of_a_dropped_attempt_is_not_merged_into_the_retry(tmp_path):
+    with FakeLLMServer() as server:
+        server.script(
+            Reply(
+                reasoning="first try thoughts",
+                content="x" * 40,
+                chunk_size=4,
+                disconnect_after_chunks=2,
+            ),
+            Reply(reasoning="second try", content="Done."),
+        )
+        session, rec = make_session(server, tmp_path)
+        record = TurnRecord(session_name="work", session_id=session.id, model="m")
+        session.subscribe(record.apply)
+        await run_input(session, "go")
+    texts = [i.text for i in record.items if isinstance(i, Reasoning)]
+    assert texts[-1] == "second try" and all("second" not in t for t in texts[:-1])
+    assert rec.of("turn_complete")[0].final_response == "Done."
