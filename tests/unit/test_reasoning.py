@@ -274,3 +274,30 @@ async def test_a_probe_before_a_failing_call_is_still_counted(server, router_env
     assert [e.kind for e in rec.of("llm_call")] == ["probe"]
     assert rec.of("error")[0].kind == "bad_request"
     assert session.totals.prompt_tokens == 20
+
+
+async def test_minimal_is_sent_as_low_where_the_provider_lacks_it(server, router_env, tmp_path):
+    server.script(Reply(content="ok"), Reply(content="answered"))
+    session, _rec = make_session(
+        server, tmp_path, env=router_env, model_name=ROUTER_MODEL, reasoning_effort="minimal"
+    )
+    await run_input(session, "hi")
+    assert server.requests[-1].body["reasoning_effort"] == "low"
+
+
+async def test_litellm_openai_ids_take_the_effort_through_litellm_minimal_included(
+    server, tmp_path
+):
+    env = {"ML_INTERN_LITELLM_BASE_URL": server.url, "ML_INTERN_LITELLM_API_KEY": "k"}
+    server.script(Reply(content="ok"), Reply(content="via litellm"))
+    session, rec = make_session(
+        server,
+        tmp_path,
+        env=env,
+        model_name="litellm/openai/test-model",
+        reasoning_effort="minimal",
+    )
+    await run_input(session, "hi")
+    assert rec.of("turn_complete")[0].final_response == "via litellm"
+    probe, call = (r.body for r in server.requests)
+    assert probe["reasoning_effort"] == "high" and call["reasoning_effort"] == "minimal"
