@@ -106,6 +106,9 @@ class Notifier:
 
     def on_event(self, event: Any) -> None:
         kind = getattr(event, "type", "")
+        if kind == "op_started" and getattr(event, "op_type", "") == "user_input":
+            self._turn_started = self._clock()  # a new turn (a paused one is abandoned)
+            return
         if kind == "processing" and self._turn_started is None:
             self._turn_started = self._clock()
             return

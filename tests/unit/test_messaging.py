@@ -261,3 +261,32 @@ def test_config_takes_upstreams_shape_and_refuses_literal_secrets(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(env={}, user_file=bad)
     assert "token_env" in str(info.value) and "xoxb-secret-123" not in str(info.value)
+
+
+async def test_turn_length_counts_from_the_turn_start_through_an_approval(hook):
+    from ml_intern_jupyter.agent import messages as ev
+
+    now = [0.0]
+    notifier = Notifier(
+        Messaging(**messaging({"hook": webhook()}, turn_complete_min_s=60)),
+        session_id="s",
+        clock=lambda: now[0],
+    )
+    pending = ev.PendingCall(tool="hf_jobs", arguments={}, tool_call_id="c1")
+    notifier.on_event(ev.OpStarted(op_type="user_input"))
+    notifier.on_event(ev.Processing())
+    now[0] = 10
+    notifier.on_event(ev.ApprovalRequired(tools=[pending], count=1))
+    now[0] = 50
+    notifier.on_event(ev.Processing())  # after the decision: the same turn
+    now[0] = 100
+    notifier.on_event(ev.TurnComplete(final_response="trained"))
+    # A new, short turn is not announced.
+    notifier.on_event(ev.OpStarted(op_type="user_input"))
+    now[0] = 110
+    notifier.on_event(ev.TurnComplete(final_response="quick"))
+    await notifier.drain()
+    by_event = {r.json["event"]: r.json["text"] for r in hook.requests}
+    assert len(hook.requests) == 2 and "approval: hf_jobs" in by_event["approval_required"]
+    done = by_event["turn_complete"]
+    assert "finished a turn after 1 min 40 s." in done and done.endswith("trained")
