@@ -317,6 +317,9 @@ def _describe(name: str, conductor: Any) -> str:
     ]
     if conductor.queued:
         parts.append(f"{conductor.queued} queued")
+    notifier = getattr(s, "notifier", None)
+    if notifier is not None and notifier.destinations:
+        parts.append("notifies " + ", ".join(notifier.destinations))
     return " · ".join(parts)
 
 
