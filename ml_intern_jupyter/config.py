@@ -22,7 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .errors import ConfigError
 
-__all__ = ["Config", "McpServer", "ModelPrice", "load_config", "user_config_path"]
+__all__ = [
+    "Config",
+    "Destination",
+    "McpServer",
+    "Messaging",
+    "ModelPrice",
+    "load_config",
+    "user_config_path",
+]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # Installed wheel: ml_intern_jupyter/configs/; source checkout: configs/ at the root.
@@ -40,6 +48,55 @@ class ModelPrice(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
+    # Prompt-cache rates; unset: see `LLMClient.cost`.
+    cache_read_per_mtok: float | None = Field(None, ge=0)
+    cache_write_per_mtok: float | None = Field(None, ge=0)
+
+
+NotifyEvent = Literal["approval_required", "error", "turn_complete"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("approval_required", "error", "turn_complete")
+
+
+class Destination(BaseModel):
+    """Where notifications go. Secrets come from the environment only: name the
+    variables (`token_env`, `url_env`); a literal `token` or `url` is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    provider: Literal["slack", "webhook"]
+    channel: str | None = None  # slack; else the `channel_env` variable
+    channel_env: str = "SLACK_CHANNEL_ID"
+    token_env: str = "SLACK_BOT_TOKEN"  # slack: a bot token (chat.postMessage)
+    url_env: str | None = None  # webhook: the variable holding the URL to POST to
+    allow_agent_tool: bool = False  # the `notify` tool may send here
+    allow_auto_events: bool = True  # approval_required / error / long turn_complete
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, instead in (("token", "token_env"), ("url", "url_env")):
+                if key in data:
+                    raise ValueError(
+                        f"'{key}' may not be written in the config: put it in an environment "
+                        f"variable and name that variable with '{instead}'."
+                    )
+            if data.get("provider") == "webhook" and not data.get("url_env"):
+                raise ValueError(
+                    "a webhook destination needs 'url_env' (the variable with its URL)"
+                )
+        return data
+
+
+class Messaging(BaseModel):
+    """Notifications to Slack and/or webhooks (upstream's `messaging` block)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    auto_event_types: list[NotifyEvent] = Field(default_factory=lambda: list(NOTIFY_EVENTS))
+    destinations: dict[str, Destination] = Field(default_factory=dict)
+    turn_complete_min_s: float = Field(60, ge=0)  # only turns at least this long are sent
+    timeout_s: float = Field(10, gt=0)  # per attempt
+    retry_waits_s: list[float] = Field(default_factory=lambda: [1.0, 2.0, 4.0])
 
 
 McpApproval = Literal["ask", "trusted", "always_ask"]
@@ -130,6 +187,7 @@ class Config(BaseModel):
     llm_timeout_s: float = Field(600, gt=0)
     continuation_nudges: int = Field(2, ge=0)
     model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    messaging: Messaging = Field(default_factory=lambda: Messaging.model_validate({}))
     # fetch_url may read loopback/private/link-local addresses (off: refused)
     fetch_allow_private_addresses: bool = False
     # MCP servers whose tools sessions get (upstream's `mcpServers` is accepted).
@@ -308,6 +366,8 @@ def _validate(data: dict[str, Any], sources: Mapping[str, str]) -> Config:
             raise ConfigError(
                 f"Unknown config field '{field}' in {source}. Valid fields: {valid}."
             ) from None
+        # A messaging value may hold a secret someone pasted in: never echo it.
+        got = "" if field == "messaging" else f" (got {err.get('input')!r})"
         raise ConfigError(
-            f"Invalid config value for '{where}' in {source}: {err['msg']} (got {err.get('input')!r})."
+            f"Invalid config value for '{where}' in {source}: {err['msg']}{got}."
         ) from None

@@ -67,6 +67,9 @@ def make_config(**overrides: Any) -> Config:
         "retry_rate_limit_waits_s": [0.01, 0.02],
         "retry_transient_waits_s": [0.01, 0.02, 0.03],
         "context_window": 100_000,
+        # No effort unless a test asks: with one, a router or litellm id's first
+        # call is preceded by a probe, which would take a scripted reply.
+        "reasoning_effort": None,
     }
     base.update(overrides)
     return Config(**base)

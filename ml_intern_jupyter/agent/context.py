@@ -85,9 +85,17 @@ class History:
         *,
         usage: tuple[int, int] | None = None,
         finish_reason: str | None = None,
+        reasoning: str = "",
+        thinking_blocks: list[dict[str, Any]] | None = None,
     ) -> None:
-        """`usage` is (input tokens, output tokens) of the call that produced it."""
+        """`usage` is (input tokens, output tokens) of the call that produced it.
+        `reasoning` / `thinking_blocks` are kept and sent back with the message
+        (providers that refuse them get a copy without: see `caching.outgoing`)."""
         msg: dict[str, Any] = {"role": "assistant", "content": content or None}
+        if reasoning:
+            msg["reasoning_content"] = reasoning
+        if thinking_blocks:
+            msg["thinking_blocks"] = [dict(b) for b in thinking_blocks]
         if tool_calls:
             msg["tool_calls"] = [
                 {

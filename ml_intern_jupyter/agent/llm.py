@@ -29,7 +29,9 @@ from typing import Any
 
 from ..config import Config
 from ..errors import LLMError, MissingTokenError
+from . import caching
 from . import catalog as _catalog
+from . import effort as effort_rules
 from .catalog import (  # noqa: F401  (re-exported: call sites and tests use these names)
     CATALOG_RETRY_S,
     CATALOG_TIMEOUT_S,
@@ -38,6 +40,7 @@ from .catalog import (  # noqa: F401  (re-exported: call sites and tests use the
     _catalogs,
     _fetch_catalog,
 )
+from .effort import EffortMemo
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +185,33 @@ class LLMResponse:
     cost_usd: float | None = None
     latency_ms: float = 0.0
     usage_known: bool = False
+    # Of prompt_tokens: read from / written to the provider's prompt cache.
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning: str = ""  # the model's reasoning text (reasoning_content), if it sent any
+    thinking_blocks: list[dict[str, Any]] = field(default_factory=list)  # signed (litellm)
+    probes: list[LLMResponse] = field(default_factory=list)  # effort probes made before it
+
+
+def _usage_numbers(usage: Any) -> tuple[int, int, int, int]:
+    """(prompt, completion, cache read, cache write) tokens of a usage object.
+
+    OpenAI counts cached tokens inside `prompt_tokens`
+    (`prompt_tokens_details.cached_tokens`); Anthropic's own usage reports
+    `cache_read_input_tokens` / `cache_creation_input_tokens` beside an input
+    count that excludes them. Either way `prompt` here includes both."""
+    prompt = int(_get(usage, "prompt_tokens") or 0)
+    completion = int(_get(usage, "completion_tokens") or 0)
+    details = _get(usage, "prompt_tokens_details")
+    read = int(_get(usage, "cache_read_input_tokens") or 0)
+    if not read and details is not None:
+        read = int(_get(details, "cached_tokens") or 0)
+    write = int(_get(usage, "cache_creation_input_tokens") or 0)
+    if not write and details is not None:
+        write = int(_get(details, "cache_creation_tokens") or 0)
+    if prompt < read + write:
+        prompt += read + write
+    return prompt, completion, read, write
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -200,14 +230,21 @@ class _Accumulator:
         self.finish_reason: str | None = None
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.cache_read = 0
+        self.cache_write = 0
         self.usage_known = False
+        self.reasoning: list[str] = []
+        self.reasoning_delta = ""  # the reasoning text of the last chunk fed
+        self.blocks: list[dict[str, Any]] = []
 
     def feed(self, chunk: Any) -> str:
         """Absorb one chunk; returns its text content ('' if none)."""
+        self.reasoning_delta = ""
         usage = _get(chunk, "usage")
         if usage:
-            self.prompt_tokens = int(_get(usage, "prompt_tokens") or 0)
-            self.completion_tokens = int(_get(usage, "completion_tokens") or 0)
+            (self.prompt_tokens, self.completion_tokens, self.cache_read, self.cache_write) = (
+                _usage_numbers(usage)
+            )
             self.usage_known = True
         choices = _get(chunk, "choices") or []
         if not choices:
@@ -238,10 +275,34 @@ class _Accumulator:
                 arguments = _get(fn, "arguments")
                 if arguments:
                     slot["arguments"] += arguments
+        thought = _get(delta, "reasoning_content") or _get(delta, "reasoning") or ""
+        if isinstance(thought, str) and thought:
+            self.reasoning.append(thought)
+            self.reasoning_delta = thought
+        for block in _get(delta, "thinking_blocks") or []:
+            self._fold_block(block)
         text = _get(delta, "content") or ""
         if text:
             self.parts.append(text)
         return text
+
+    def _fold_block(self, block: Any) -> None:
+        """Signed thinking blocks arrive in pieces: text, then the signature."""
+        kind = _get(block, "type") or "thinking"
+        if kind != "thinking":  # redacted_thinking: opaque, whole
+            self.blocks.append({k: _get(block, k) for k in ("type", "data") if _get(block, k)})
+            return
+        if (
+            not self.blocks
+            or self.blocks[-1].get("type") != "thinking"
+            or (self.blocks[-1].get("signature"))
+        ):
+            self.blocks.append({"type": "thinking", "thinking": ""})
+        current = self.blocks[-1]
+        current["thinking"] += _get(block, "thinking") or ""
+        signature = _get(block, "signature")
+        if signature:
+            current["signature"] = signature
 
     def result(self) -> LLMResponse:
         calls = [self.calls[i] for i in sorted(self.calls)]
@@ -254,6 +315,10 @@ class _Accumulator:
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
             usage_known=self.usage_known,
+            cache_read_tokens=self.cache_read,
+            cache_write_tokens=self.cache_write,
+            reasoning="".join(self.reasoning),
+            thinking_blocks=[b for b in self.blocks if b.get("thinking") or b.get("data")],
         )
 
 
@@ -462,8 +527,40 @@ ChunkCallback = Callable[[str], object]
 RetryCallback = Callable[[str], object]
 
 
+def _input_usd(
+    target: ModelTarget,
+    prompt: int,
+    read: int,
+    write: int,
+    rate: float,
+    read_rate: float | None = None,
+    write_rate: float | None = None,
+) -> float:
+    """Input tokens x USD per million, with cache reads/writes at their own rates."""
+    anthropic = caching.style(target) == caching.ANTHROPIC
+    if read_rate is None:
+        read_rate = rate * (0.1 if anthropic else 1.0)
+    if write_rate is None:
+        write_rate = rate * (1.25 if anthropic else 1.0)
+    plain = max(0, prompt - read - write)
+    return plain * rate + read * read_rate + write * write_rate
+
+
+class _Plan:
+    """What one model call sends beyond the history: the effort level and
+    whether earlier reasoning blocks are left out. Lowered by a 400 recovery."""
+
+    def __init__(self, effort: str | None, strip_reasoning: bool):
+        self.effort = effort
+        self.strip_reasoning = strip_reasoning
+
+
 class LLMClient:
-    """Calls one model with our retry policy; one per session."""
+    """Calls one model with our retry policy; one per session.
+
+    `effort_memo` remembers the reasoning effort each model takes (and which
+    models refused our reasoning blocks); the session keeps one across model
+    switches and hands it the store."""
 
     def __init__(
         self,
@@ -472,11 +569,13 @@ class LLMClient:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         env: Mapping[str, str] | None = None,
+        effort_memo: EffortMemo | None = None,
     ):
         self.config = config
         self.session_id = session_id
         self._sleep = sleep
         self._env = env
+        self.effort_memo = effort_memo or EffortMemo()
 
     def target(self) -> ModelTarget:
         return resolve_model(self.config.model_name, session_id=self.session_id, env=self._env)
@@ -489,22 +588,29 @@ class LLMClient:
         on_chunk: ChunkCallback,
         on_retry: RetryCallback,
         tool_choice: str = "auto",
+        on_reasoning: ChunkCallback | None = None,
     ) -> LLMResponse:
         """Stream one reply (`tool_choice="none"`: the tools are shown, not callable).
 
-        `on_retry` is called before each retry; text already
-        passed to `on_chunk` by the failed attempt is void (the retry streams the
-        reply from the start), so a view should drop it when `on_retry` fires."""
+        `on_retry` is called before each retry; text already passed to
+        `on_chunk` (or `on_reasoning`) by the failed attempt is void (the retry
+        streams the reply from the start), so a view should drop it when
+        `on_retry` fires."""
         return await self._with_retries(
-            lambda target: self._stream_once(target, messages, tools, on_chunk, tool_choice),
+            lambda target, plan: self._stream_once(
+                target, messages, tools, on_chunk, on_reasoning, plan, tool_choice
+            ),
             on_retry,
+            messages,
         )
 
     async def complete(
         self, messages: list[dict[str, Any]], *, max_tokens: int | None, on_retry: RetryCallback
     ) -> LLMResponse:
         return await self._with_retries(
-            lambda target: self._complete_once(target, messages, max_tokens), on_retry
+            lambda target, plan: self._complete_once(target, messages, max_tokens, plan),
+            on_retry,
+            messages,
         )
 
     def context_window(self) -> int:
@@ -536,21 +642,43 @@ class LLMClient:
                     return int(value)
         return DEFAULT_CONTEXT_WINDOW
 
-    def cost(self, target: ModelTarget, prompt_tokens: int, completion_tokens: int) -> float | None:
+    def cost(
+        self,
+        target: ModelTarget,
+        prompt_tokens: int,
+        completion_tokens: int,
+        *,
+        cache_read: int = 0,
+        cache_write: int = 0,
+    ) -> float | None:
         """USD for one call: `model_prices` config, else the router's catalog (router
-        ids), else litellm's price table if litellm is already imported; else None."""
+        ids), else litellm's price table if litellm is already imported; else None.
+
+        `prompt_tokens` includes the cache reads and writes. Their rates come from
+        `model_prices` (`cache_read_per_mtok`, `cache_write_per_mtok`) or litellm's
+        table; else Anthropic's multipliers (x0.1 read, x1.25 write) for Claude
+        models and the plain input rate for the rest, which never under-counts."""
         price = self.config.model_prices.get(target.model_id) or self.config.model_prices.get(
             target.price_key
         )
         if price is not None:
             return (
-                prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok
+                _input_usd(
+                    target,
+                    prompt_tokens,
+                    cache_read,
+                    cache_write,
+                    price.input_per_mtok,
+                    price.cache_read_per_mtok,
+                    price.cache_write_per_mtok,
+                )
+                + completion_tokens * price.output_per_mtok
             ) / 1e6
         if target.is_router:
             entry = _catalog_entry(target)
             if entry is not None and entry.input_per_mtok is not None:
                 return (
-                    prompt_tokens * entry.input_per_mtok
+                    _input_usd(target, prompt_tokens, cache_read, cache_write, entry.input_per_mtok)
                     + completion_tokens * (entry.output_per_mtok or 0.0)
                 ) / 1e6
         lm = _litellm
@@ -561,6 +689,8 @@ class LLMClient:
                 model=target.model if target.via == VIA_LITELLM else target.price_key,
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
+                cache_read_input_tokens=cache_read,
+                cache_creation_input_tokens=cache_write,
             )
         except Exception:
             return None  # unknown price: the caller treats None as "not known"
@@ -568,15 +698,16 @@ class LLMClient:
 
     # -- internals
 
-    def _body(self, target: ModelTarget, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    def _body(
+        self, target: ModelTarget, messages: list[dict[str, Any]], effort: str | None
+    ) -> dict[str, Any]:
         """The request body of the lean client."""
         body: dict[str, Any] = {"model": target.model, "messages": messages}
-        effort = self.config.reasoning_effort
-        if effort and effort != "none":
-            body["reasoning_effort"] = effort
+        if effort:
+            body["reasoning_effort"] = effort_rules.provider_level(effort, target)
         return body
 
-    def _kwargs(self, target: ModelTarget) -> dict[str, Any]:
+    def _kwargs(self, target: ModelTarget, effort: str | None) -> dict[str, Any]:
         """The keyword arguments of a litellm call."""
         kwargs: dict[str, Any] = {
             "model": target.model,
@@ -591,10 +722,25 @@ class LLMClient:
             kwargs["api_key"] = target.api_key
         if target.extra_headers:
             kwargs["extra_headers"] = dict(target.extra_headers)
-        effort = self.config.reasoning_effort
-        if effort and effort != "none":
-            kwargs["extra_body"] = {"reasoning_effort": effort}
+        if effort:
+            # litellm translates it per provider (e.g. a thinking budget for Anthropic).
+            kwargs["reasoning_effort"] = effort_rules.provider_level(effort, target)
         return kwargs
+
+    def _request(
+        self,
+        target: ModelTarget,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        plan: _Plan,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, dict[str, Any]]:
+        return caching.outgoing(
+            target,
+            messages,
+            tools,
+            session_id=self.session_id,
+            strip_reasoning=plan.strip_reasoning,
+        )
 
     async def _stream_once(
         self,
@@ -602,13 +748,25 @@ class LLMClient:
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]] | None,
         on_chunk: ChunkCallback,
+        on_reasoning: ChunkCallback | None,
+        plan: _Plan,
         tool_choice: str = "auto",
     ) -> LLMResponse:
         acc = _Accumulator()
+        messages, tools, extra = self._request(target, messages, tools, plan)
+
+        def fold(chunk: Any) -> None:
+            text = acc.feed(chunk)
+            if acc.reasoning_delta and on_reasoning is not None:
+                on_reasoning(acc.reasoning_delta)
+            if text:
+                on_chunk(text)
+
         if target.via == VIA_OPENAI:
             from . import openai_compat
 
-            body = self._body(target, messages)
+            body = self._body(target, messages, plan.effort)
+            body.update(extra)
             body["stream_options"] = {"include_usage": True}
             if tools:
                 body["tools"] = tools
@@ -621,12 +779,11 @@ class LLMClient:
                 headers=target.extra_headers,
                 timeout=self.config.llm_timeout_s,
             ):
-                text = acc.feed(chunk)
-                if text:
-                    on_chunk(text)
+                fold(chunk)
             return acc.result()
         lm = await ensure_litellm()
-        kwargs = self._kwargs(target)
+        kwargs = self._kwargs(target, plan.effort)
+        kwargs.update(extra)
         if tools:
             kwargs["tools"] = tools
             kwargs["tool_choice"] = tool_choice
@@ -635,9 +792,7 @@ class LLMClient:
         )
         try:
             async for chunk in stream:
-                text = acc.feed(chunk)
-                if text:
-                    on_chunk(text)
+                fold(chunk)
         finally:
             closer = getattr(stream, "aclose", None)
             if closer is not None:
@@ -648,12 +803,23 @@ class LLMClient:
         return acc.result()
 
     async def _complete_once(
-        self, target: ModelTarget, messages: list[dict[str, Any]], max_tokens: int | None
+        self,
+        target: ModelTarget,
+        messages: list[dict[str, Any]],
+        max_tokens: int | None,
+        plan: _Plan,
+        *,
+        cache: bool = True,
     ) -> LLMResponse:
+        if cache:
+            messages, _tools, extra = self._request(target, messages, None, plan)
+        else:
+            extra = {}
         if target.via == VIA_OPENAI:
             from . import openai_compat
 
-            body = self._body(target, messages)
+            body = self._body(target, messages, plan.effort)
+            body.update(extra)
             if max_tokens:
                 body["max_completion_tokens"] = max_tokens
             assert target.api_base is not None and target.api_key is not None
@@ -666,7 +832,8 @@ class LLMClient:
             )
         else:
             lm = await ensure_litellm()
-            kwargs = self._kwargs(target)
+            kwargs = self._kwargs(target, plan.effort)
+            kwargs.update(extra)
             if max_tokens:
                 kwargs["max_completion_tokens"] = max_tokens
             resp = await lm.acompletion(messages=messages, stream=False, **kwargs)
@@ -675,16 +842,87 @@ class LLMClient:
             raise LLMError("The model server answered without a choice.", kind="bad_response")
         message = _get(choices[0], "message")
         usage = _get(resp, "usage")
+        prompt, completion, read, write = _usage_numbers(usage) if usage else (0, 0, 0, 0)
+        reasoning = (_get(message, "reasoning_content") if message is not None else None) or ""
         return LLMResponse(
             content=(_get(message, "content") if message is not None else None) or "",
             finish_reason=_get(choices[0], "finish_reason"),
-            prompt_tokens=int(_get(usage, "prompt_tokens") or 0) if usage else 0,
-            completion_tokens=int(_get(usage, "completion_tokens") or 0) if usage else 0,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cache_read_tokens=read,
+            cache_write_tokens=write,
             usage_known=bool(usage),
+            reasoning=reasoning if isinstance(reasoning, str) else "",
         )
 
+    # -- reasoning effort
+
+    async def _effort_for(self, target: ModelTarget, probes: list[LLMResponse]) -> str | None:
+        """The level to send to this target (probing the model once if needed)."""
+        ceiling = self.config.reasoning_effort
+        if not ceiling or ceiling == "none" or not effort_rules.takes_effort(target):
+            return None
+        memo = self.effort_memo
+        supported = await memo.get(target.model_id)
+        if supported is None:
+            supported = await self._probe(target, probes)
+            if supported is not None:
+                await memo.put(target.model_id, supported)
+        return effort_rules.effective(ceiling, supported)
+
+    async def _probe(self, target: ModelTarget, probes: list[LLMResponse]) -> str | None:
+        """The highest level the model accepts ("none" if it takes none), by tiny
+        calls down the cascade; None if the probe could not tell (the server failed
+        in another way: the real call will show that)."""
+        for level in effort_rules.probe_levels(target):
+            started = time.perf_counter()
+            try:
+                response = await self._complete_once(
+                    target,
+                    list(effort_rules.PROBE_MESSAGES),
+                    effort_rules.PROBE_MAX_TOKENS,
+                    _Plan(level, True),
+                    cache=False,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                err = classify(exc, target)
+                if err.kind in ("bad_request", "provider_unsupported"):
+                    log.info("%s refused effort %s: %s", target.model_id, level, err)
+                    continue
+                log.info("effort probe of %s inconclusive: %s", target.model_id, err)
+                return None
+            response.latency_ms = (time.perf_counter() - started) * 1000
+            probes.append(response)  # priced with the call it precedes (after the catalog)
+            return level
+        return "none"
+
+    async def _recover(
+        self, target: ModelTarget, err: LLMError, plan: _Plan, has_reasoning: bool
+    ) -> str | None:
+        """After a 400: change the plan so a retry may pass; the notice to show, or
+        None when the error is not one we can work around."""
+        if err.kind not in ("bad_request", "provider_unsupported"):
+            return None
+        text = str(err)
+        if not plan.strip_reasoning and has_reasoning and effort_rules.names_signature(text):
+            plan.strip_reasoning = True
+            self.effort_memo.strip_reasoning.add(target.model_id)
+            return "The provider refused the earlier reasoning blocks; retrying without them."
+        if plan.effort and effort_rules.names_effort(text):
+            old = plan.effort
+            new = effort_rules.lower(old)
+            await self.effort_memo.put(target.model_id, new)
+            plan.effort = effort_rules.effective(self.config.reasoning_effort, new)
+            return f"The provider refused reasoning effort '{old}'; retrying with '{new}'."
+        return None
+
     async def _with_retries(
-        self, call: Callable[[ModelTarget], Awaitable[LLMResponse]], on_retry: RetryCallback
+        self,
+        call: Callable[[ModelTarget, _Plan], Awaitable[LLMResponse]],
+        on_retry: RetryCallback,
+        messages: list[dict[str, Any]],
     ) -> LLMResponse:
         target = self.target()
         if target.via == VIA_LITELLM:
@@ -692,17 +930,47 @@ class LLMClient:
         # The router's catalog (prices, context lengths) is read alongside the
         # first call, never before it: it must not delay the first token.
         catalog = _start_catalog_fetch(target) if target.is_router else None
+        probes: list[LLMResponse] = []
         try:
-            response = await self._attempts(target, call, on_retry)
+            plan = _Plan(
+                await self._effort_for(target, probes),
+                target.model_id in self.effort_memo.strip_reasoning,
+            )
+            recovered = False
+            while True:
+                try:
+                    response = await self._attempts(target, lambda t: call(t, plan), on_retry)
+                    break
+                except LLMError as err:
+                    notice = None
+                    if not recovered:
+                        notice = await self._recover(
+                            target, err, plan, caching.has_reasoning(messages)
+                        )
+                    if notice is None:
+                        # The probes were made (and billed) all the same.
+                        for r in probes:
+                            if r.usage_known:
+                                r.cost_usd = self.cost(target, r.prompt_tokens, r.completion_tokens)
+                        err.probes = probes  # type: ignore[attr-defined]
+                        raise
+                    recovered = True  # once per call
+                    on_retry(notice)
             if catalog is not None and response.usage_known:
                 await _wait_catalog(catalog)
         finally:
             if catalog is not None and not catalog.done():
                 catalog.cancel()
-        if response.usage_known:
-            response.cost_usd = self.cost(
-                target, response.prompt_tokens, response.completion_tokens
-            )
+        for r in (*probes, response):
+            if r.usage_known:
+                r.cost_usd = self.cost(
+                    target,
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                    cache_read=r.cache_read_tokens,
+                    cache_write=r.cache_write_tokens,
+                )
+        response.probes = probes
         return response
 
     async def _attempts(

@@ -56,6 +56,8 @@ def _call_facts(response: LLMResponse) -> dict[str, Any]:
             (response.prompt_tokens, response.completion_tokens) if response.usage_known else None
         ),
         "finish_reason": response.finish_reason,
+        "reasoning": response.reasoning,
+        "thinking_blocks": response.thinking_blocks,
     }
 
 
@@ -262,10 +264,20 @@ class TurnRunner:
                 self.streamed.append(text)
                 s.emit(ev.AssistantChunk(content=text))
 
+            reasoned = False
+
+            def on_reasoning(text: str) -> None:
+                nonlocal reasoned
+                reasoned = True
+                s.emit(ev.AssistantReasoning(content=text))
+
             def on_retry(message: str) -> None:
-                if self.streamed:
+                nonlocal reasoned
+                if self.streamed or reasoned:
+                    # Closes the void attempt's text and reasoning: the retry starts anew.
                     s.emit(ev.AssistantStreamEnd())
                     self.streamed = []
+                    reasoned = False
                 s.emit(ev.ToolLog(tool="llm", log=message))
 
             try:
@@ -275,10 +287,13 @@ class TurnRunner:
                     on_chunk=on_chunk,
                     on_retry=on_retry,
                     tool_choice=tool_choice,
+                    on_reasoning=on_reasoning,
                 )
             except LLMError as err:
                 if self.streamed:
                     s.emit(ev.AssistantStreamEnd())
+                for probe in getattr(err, "probes", ()):
+                    self._account(probe, "probe")
                 if err.kind == "context_overflow" and not overflowed:
                     overflowed = True
                     if await self._compact(forced=True):
@@ -295,10 +310,15 @@ class TurnRunner:
 
     def _account(self, response: LLMResponse, kind: str) -> None:
         s = self.s
+        for probe in response.probes:  # the effort probe that preceded this call
+            self._account(probe, "probe")
+        response.probes = []
         t = s.totals
         t.llm_calls += 1
         t.prompt_tokens += response.prompt_tokens
         t.completion_tokens += response.completion_tokens
+        t.cache_read_tokens += response.cache_read_tokens
+        t.cache_write_tokens += response.cache_write_tokens
         if response.cost_usd is None:
             t.cost_known = t.cost_known and not response.usage_known
         else:
@@ -314,6 +334,8 @@ class TurnRunner:
                 completion_tokens=response.completion_tokens,
                 cost_usd=response.cost_usd,
                 kind=kind,
+                cache_read_tokens=response.cache_read_tokens,
+                cache_write_tokens=response.cache_write_tokens,
             )
         )
 

@@ -143,6 +143,13 @@ class AssistantChunk(Event):
     content: str
 
 
+class AssistantReasoning(Event):
+    """A piece of the model's reasoning, streamed before (or between) its text."""
+
+    type: Literal["assistant_reasoning"] = "assistant_reasoning"
+    content: str
+
+
 class AssistantStreamEnd(Event):
     type: Literal["assistant_stream_end"] = "assistant_stream_end"
 
@@ -218,7 +225,9 @@ class LLMCall(Event):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float | None
-    kind: str = "turn"  # turn | compaction | summary | research_summary
+    kind: str = "turn"  # turn | compaction | summary | research_summary | probe
+    cache_read_tokens: int = 0  # of prompt_tokens
+    cache_write_tokens: int = 0
 
 
 class Compacted(Event):
@@ -266,6 +275,7 @@ AnyEvent = Annotated[
     | Ready
     | Processing
     | AssistantChunk
+    | AssistantReasoning
     | AssistantStreamEnd
     | AssistantMessage
     | ToolCallEvent

@@ -36,10 +36,13 @@ from ..tools.base import ToolContext
 from ..tools.mcp_client import McpConnections
 from ..tools.router import ToolRouter
 from . import messages as ev
+from . import messaging
 from .approvals import ApprovalPolicy
 from .context import History
+from .effort import EffortMemo
 from .guards import DoomLoopGuard, MalformedStreak
 from .llm import LLMClient
+from .messaging import Notifier
 from .persistence import Recorder
 
 __all__ = ["PendingCall", "Session", "Subscriber", "Totals"]
@@ -64,6 +67,8 @@ class Totals:
     inference_usd: float = 0.0
     jobs_usd: float = 0.0
     by_day: dict[str, float] = field(default_factory=dict)
+    cache_read_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
+    cache_write_tokens: int = 0  # of prompt_tokens, written to it
 
     @property
     def tokens(self) -> int:
@@ -147,10 +152,19 @@ class Session:
         self.created = time.time()
         self._sleep = sleep
         self._llm_env = llm_env
-        self.llm = LLMClient(config, self.id, sleep=sleep, env=llm_env)
         self.mcp = McpConnections(config)  # connects in the background: see start_mcp
         self._mcp_started = False
         self._mcp_timer: asyncio.TimerHandle | None = None
+        # Outlives model switches; reads and writes the store once one is attached.
+        self.effort_memo = EffortMemo(lambda: self.recorder.store if self.recorder else None)
+        self.llm = LLMClient(
+            config, self.id, sleep=sleep, env=llm_env, effort_memo=self.effort_memo
+        )
+        self.notifier: Notifier | None = None  # Slack / webhook notifications, if configured
+        if messaging.active(config.messaging):
+            self.notifier = Notifier(config.messaging, session_id=self.id)
+            if self.notifier.tool_destinations() and tools.get("notify") is None:
+                tools.register(messaging.notify_tool(self.notifier))
         self._seq = 0
         self._subs: list[_Subscription] = []
         self._queue: asyncio.Queue[ev.Operation] = asyncio.Queue()
@@ -186,6 +200,8 @@ class Session:
                 self._mcp_timer = asyncio.get_running_loop().call_later(
                     MCP_IDLE_START_S, self.start_mcp
                 )
+            if self.notifier is not None:
+                self.subscribe(self.notifier.on_event)
             self.emit(ev.Ready())
 
     @property
@@ -203,7 +219,13 @@ class Session:
         `Configure` instead, which applies in queue order."""
         previous = self.config
         self.config = self.config.with_overrides(**overrides)
-        self.llm = LLMClient(self.config, self.id, sleep=self._sleep, env=self._llm_env)
+        self.llm = LLMClient(
+            self.config,
+            self.id,
+            sleep=self._sleep,
+            env=self._llm_env,
+            effort_memo=self.effort_memo,
+        )
         self.policy.yolo = self.config.yolo_mode
         self.policy.budget_usd = self.config.yolo_budget_usd
         self.mcp.apply(self.config)
@@ -569,6 +591,8 @@ class Session:
             "prompt_tokens": self.totals.prompt_tokens,
             "completion_tokens": self.totals.completion_tokens,
             "cost_usd": self.totals.cost_usd,
+            "cache_read_tokens": self.totals.cache_read_tokens,
+            "cache_write_tokens": self.totals.cache_write_tokens,
             "turns": self.totals.turns,
             "yolo": self.policy.yolo,
             "pending": [p.tool for p in self.pending],

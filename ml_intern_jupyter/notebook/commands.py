@@ -321,6 +321,9 @@ def _describe(name: str, conductor: Any) -> str:
     ]
     if conductor.queued:
         parts.append(f"{conductor.queued} queued")
+    notifier = getattr(s, "notifier", None)
+    if notifier is not None and notifier.destinations:
+        parts.append("notifies " + ", ".join(notifier.destinations))
     return " · ".join(parts)
 
 
@@ -464,7 +467,12 @@ def _effort(sessions: NotebookSessions, name: str, args: list[str]) -> None:
         if conductor is None:
             print("No session yet; the default effort comes from the config.")
             return
-        print(f"Reasoning effort: {conductor.session.config.reasoning_effort or 'default'}")
+        session = conductor.session
+        line = f"Reasoning effort: {session.config.reasoning_effort or 'default'}"
+        takes = session.effort_memo.known(session.config.model_name)
+        if takes is not None:
+            line += f" (the model takes up to: {takes})"
+        print(line)
         return
     _setting(sessions, name, "reasoning_effort", args[0].lower(), "Reasoning effort")
 
@@ -605,6 +613,11 @@ def _cost(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
             f"{t.completion_tokens:,}) in {t.llm_calls} model call(s) · {cost} "
             f"(inference ${t.inference_usd:.4f}, jobs ${t.jobs_usd:.4f})"
         )
+        if t.cache_read_tokens or t.cache_write_tokens:
+            print(
+                f"Prompt cache: {t.cache_read_tokens:,} prompt tokens read from it, "
+                f"{t.cache_write_tokens:,} written to it (priced at the cache rates)"
+            )
         pause = conductor.session.policy.spend_pause_usd
         if pause:
             print(f"Next spend pause at ${pause:.2f} of session spend.")

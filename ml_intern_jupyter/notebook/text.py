@@ -98,6 +98,8 @@ class TextRenderer:
                 sys.stdout.write(e.content)
                 sys.stdout.flush()
             return
+        if kind == "assistant_reasoning":
+            return  # kept collapsed in the transcript; not printed as it streams
         if kind == "assistant_stream_end":
             self._end_stream()
             return

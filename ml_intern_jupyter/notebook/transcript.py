@@ -99,6 +99,19 @@ class TextBlock:
 
 
 @dataclass
+class Reasoning:
+    """The model's reasoning before an answer; shown collapsed."""
+
+    text: str = ""
+    streaming: bool = False
+
+    @property
+    def summary(self) -> str:
+        words = len(self.text.split())
+        return f"Reasoning ({words:,} word{'s' if words != 1 else ''})"
+
+
+@dataclass
 class Note:
     text: str
     kind: str = "info"  # info | log | warn
@@ -163,7 +176,7 @@ class ToolCard:
         return text
 
 
-Item = TextBlock | ToolCard | Note
+Item = TextBlock | ToolCard | Note | Reasoning
 
 
 @dataclass
@@ -185,6 +198,8 @@ class TurnRecord:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     cost_known: bool = True
+    cache_read_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
+    cache_write_tokens: int = 0
     traces: str = ""  # where the session's traces go ("Traces: private dataset <url>"), once known
     # Asked at the end of the turn when `traces` is still empty (it may have
     # become known meanwhile: the first turn of a kernel learns it while it runs).
@@ -225,7 +240,21 @@ class TurnRecord:
     def _on_processing(self, e: Any) -> None:
         self.start(e.timestamp)
 
+    def _on_assistant_reasoning(self, e: Any) -> None:
+        last = self.items[-1] if self.items else None
+        if isinstance(last, Reasoning) and last.streaming:
+            last.text += e.content
+        else:
+            self.items.append(Reasoning(e.content, streaming=True))
+        self.state = "thinking"
+
+    def _close_reasoning(self) -> None:
+        last = self.items[-1] if self.items else None
+        if isinstance(last, Reasoning):
+            last.streaming = False
+
     def _on_assistant_chunk(self, e: Any) -> None:
+        self._close_reasoning()
         last = self.items[-1] if self.items else None
         if isinstance(last, TextBlock) and last.streaming:
             last.text += e.content
@@ -235,6 +264,7 @@ class TurnRecord:
         self.state = "thinking"
 
     def _on_assistant_stream_end(self, _e: Any) -> None:
+        self._close_reasoning()
         for item in reversed(self.items):
             if isinstance(item, TextBlock):
                 item.streaming = False
@@ -310,6 +340,8 @@ class TurnRecord:
     def _on_llm_call(self, e: Any) -> None:
         self.prompt_tokens += e.prompt_tokens
         self.completion_tokens += e.completion_tokens
+        self.cache_read_tokens += getattr(e, "cache_read_tokens", 0) or 0
+        self.cache_write_tokens += getattr(e, "cache_write_tokens", 0) or 0
         if e.cost_usd is None:
             self.cost_known = False
         else:
@@ -353,7 +385,7 @@ class TurnRecord:
             except Exception:  # a footer detail must never break the end of a turn
                 self.traces = ""
         for item in self.items:
-            if isinstance(item, TextBlock):
+            if isinstance(item, TextBlock | Reasoning):
                 item.streaming = False
         self.ended = when or time.time()
         if self.started is None:
@@ -382,7 +414,13 @@ class TurnRecord:
     def footer(self) -> str:
         return (
             f"{STATE_LABELS.get(self.state, self.state)} · {self.duration:.1f} s · "
-            + usage_text(self.tokens, self.cost_usd, self.cost_known)
+            + usage_text(
+                self.tokens,
+                self.cost_usd,
+                self.cost_known,
+                cached=self.cache_read_tokens,
+                cache_written=self.cache_write_tokens,
+            )
             + (f" · {self.traces}" if self.traces else "")
         )
 
@@ -402,9 +440,21 @@ def research_stats(card: ToolCard, model: str = "") -> str:
     return text
 
 
-def usage_text(tokens: int, cost_usd: float, cost_known: bool = True) -> str:
+def usage_text(
+    tokens: int,
+    cost_usd: float,
+    cost_known: bool = True,
+    *,
+    cached: int = 0,
+    cache_written: int = 0,
+) -> str:
+    """`1,234 tokens (800 cached, 200 to cache) · $0.0012`; the cache parts only when non-zero."""
     cost = f"${cost_usd:.4f}" if cost_known else f"≥ ${cost_usd:.4f}"
-    return f"{tokens:,} tokens · {cost}"
+    cache = [f"{cached:,} cached"] if cached else []
+    if cache_written:
+        cache.append(f"{cache_written:,} to cache")
+    detail = f" ({', '.join(cache)})" if cache else ""
+    return f"{tokens:,} tokens{detail} · {cost}"
 
 
 # ------------------------------------------------------------ HTML fragments
@@ -504,6 +554,8 @@ class Transcript:
                 parts.append(f'<div class="mlij-md">{markdown_html(item.text)}</div>')
             elif isinstance(item, ToolCard):
                 parts.append(self._card_html(item))
+            elif isinstance(item, Reasoning):
+                parts.append(reasoning_html(item))
             else:
                 cls = "mlij-err" if item.kind == "warn" else "mlij-dim"
                 parts.append(f'<div class="{cls}">{escape(item.text)}</div>')
@@ -556,6 +608,14 @@ class Transcript:
         for item in items:
             if isinstance(item, TextBlock):
                 out += [item.text, ""]
+            elif isinstance(item, Reasoning):
+                out += [
+                    f"<details><summary>{item.summary}</summary>",
+                    "",
+                    item.text,
+                    "</details>",
+                    "",
+                ]
             elif isinstance(item, ToolCard):
                 args = compact_args(item.arguments)
                 line = f"> **{item.tool}**" + (f" `{_md_code(args)}`" if args else "")
@@ -607,6 +667,8 @@ class Transcript:
         for item in items:
             if isinstance(item, TextBlock):
                 out += [item.text, ""]
+            elif isinstance(item, Reasoning):
+                out += [f"[{item.summary}]", ""]
             elif isinstance(item, ToolCard):
                 args = compact_args(item.arguments)
                 out.append(f"[{item.tool}] {args} — {item.state_label}".replace("]  —", "] —"))
@@ -630,6 +692,15 @@ class Transcript:
             else:
                 out += [item.text, ""]
         return out
+
+
+def reasoning_html(item: Reasoning, *, open_: bool = False) -> str:
+    """Collapsed reasoning: a summary line that opens onto the text."""
+    attr = " open" if open_ else ""
+    return (
+        f'<details class="mlij-dim"{attr}><summary>{escape(item.summary)}</summary>'
+        f'<div class="mlij-md">{markdown_html(item.text)}</div></details>'
+    )
 
 
 def _md_code(text: str) -> str:

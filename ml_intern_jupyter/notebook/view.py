@@ -27,6 +27,7 @@ from .research_view import ResearchBlock
 from .transcript import (
     STATE_LABELS,
     Note,
+    Reasoning,
     TextBlock,
     ToolCard,
     Transcript,
@@ -39,6 +40,7 @@ from .view_parts import (
     ApprovalPanel,
     CardBlock,
     Counter,
+    ReasoningBlock,
     StreamBlock,
     note_block,
 )
@@ -232,12 +234,14 @@ class LiveView:
             self._stream(index).buffer.append(e.content)
         elif e.type == "assistant_message" and len(self.record.items) > items_before:
             self._stream(items_before).buffer.append(e.content)
+        elif e.type == "assistant_reasoning":
+            self._dirty.add(len(self.record.items) - 1)
         elif e.type in ("tool_call", "tool_state_change", "tool_output", "tool_log"):
             self._mark_card(getattr(e, "tool_call_id", None))
         elif e.type == "approval_required":
             for p in e.tools:
                 self._mark_card(p.tool_call_id)
-        if e.type != "assistant_chunk":
+        if e.type not in ("assistant_chunk", "assistant_reasoning"):
             self._meta = True  # header, footer, plan, approvals, error
         self._schedule()
 
@@ -406,7 +410,7 @@ class LiveView:
             elif isinstance(block, ResearchBlock):
                 if block.sync(c, fast):
                     more.add(i)
-            elif isinstance(block, CardBlock):
+            elif isinstance(block, CardBlock | ReasoningBlock):
                 block.sync(c)
         self._dirty = more
         self.body.extend(new, c)
@@ -430,6 +434,8 @@ class LiveView:
             if item.tool == "research":
                 return ResearchBlock(self, item, c)
             return CardBlock(self, item, c)
+        if isinstance(item, Reasoning):
+            return ReasoningBlock(self, item, c)
         assert isinstance(item, Note)
         return note_block(self, item, c)
 
@@ -495,7 +501,14 @@ class LiveView:
         if r.started is None:
             return ""
         traces = f" · {r.traces}" if r.traces else ""
-        return f"{r.duration:.1f} s · " + usage_text(r.tokens, r.cost_usd, r.cost_known) + traces
+        usage = usage_text(
+            r.tokens,
+            r.cost_usd,
+            r.cost_known,
+            cached=r.cache_read_tokens,
+            cache_written=r.cache_write_tokens,
+        )
+        return f"{r.duration:.1f} s · {usage}{traces}"
 
     def _all_widgets(self) -> list[Any]:
         out = [self.root, self.css, self.header, self.stop, self.plan, self.footer]

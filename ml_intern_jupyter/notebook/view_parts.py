@@ -14,9 +14,24 @@ from ..agent.messages import SPEND_PAUSE_TOOL
 from .render import escape, markdown_html
 from .stream import SegmentBuffer
 from .tool_display import display_html, trackio_embed_html
-from .transcript import ToolCard, args_html, card_class, card_detail_html, card_title_html
+from .transcript import (
+    Reasoning,
+    ToolCard,
+    args_html,
+    card_class,
+    card_detail_html,
+    card_title_html,
+)
 
-__all__ = ["AppendBox", "ApprovalPanel", "CardBlock", "Counter", "Static", "StreamBlock"]
+__all__ = [
+    "AppendBox",
+    "ApprovalPanel",
+    "CardBlock",
+    "Counter",
+    "ReasoningBlock",
+    "Static",
+    "StreamBlock",
+]
 
 GROUP_SIZE = 8  # children per box in an append-only tree
 MAX_NEW_SEGMENTS = 2  # per frame: a burst of text is shown over several frames
@@ -202,6 +217,39 @@ class CardBlock:
     def all_widgets(self) -> list[Any]:
         parts = (self.widget, self.title, self.preview, self.more, self.extra)
         return [w for w in parts if w is not None]
+
+
+class ReasoningBlock:
+    """The model's reasoning, collapsed: a toggle naming its length; the text
+    only while opened (so streaming it costs one small update per frame)."""
+
+    def __init__(self, view: Any, item: Reasoning, c: Counter):
+        self.view = view
+        self.item = item
+        self.expanded = False
+        self.toggle = c.new(view.w.Button, description=self._label(), cost=3)
+        self.toggle.on_click(self._toggle)
+        self.body = c.new(view.w.HTML, value="", layout=view.layout, style=view.style)
+        self.widget = c.new(view.w.VBox, [self.toggle, self.body], layout=view.layout)
+
+    def _label(self) -> str:
+        return ("▾ " if self.expanded else "▸ ") + self.item.summary
+
+    def _html(self) -> str:
+        return f'<div class="mlij-dim mlij-md">{markdown_html(self.item.text)}</div>'
+
+    def sync(self, c: Counter) -> None:
+        c.set(self.toggle, description=self._label())
+        if self.expanded:
+            c.set(self.body, value=self._html())
+
+    def _toggle(self, _button: Any) -> None:  # main thread (a click)
+        self.expanded = not self.expanded
+        self.body.value = self._html() if self.expanded else ""
+        self.toggle.description = self._label()
+
+    def all_widgets(self) -> list[Any]:
+        return [self.widget, self.toggle, self.body]
 
 
 class ApprovalPanel:

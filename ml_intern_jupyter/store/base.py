@@ -152,6 +152,16 @@ class SessionStore(ABC):
     the SQLite store, so calling inline is acceptable too).
     """
 
+    # -- small settings (key -> text), e.g. what a model was found to support
+
+    def get_setting(self, key: str) -> str | None:
+        """A stored setting, or None. Stores without settings keep none."""
+        return None
+
+    def put_setting(self, key: str, value: str) -> None:
+        """Keep a setting (best effort; stores without settings drop it)."""
+        return None  # noqa: B027 - optional, not abstract: most stores keep settings elsewhere
+
     # -- sessions
 
     @abstractmethod

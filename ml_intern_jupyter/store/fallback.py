@@ -178,6 +178,14 @@ class FallbackStore(SessionStore):
     def count_messages(self, session_id: str) -> int:
         return self._run(lambda s: s.count_messages(session_id))
 
+    # -- settings: always the local file (the server keeps none; both share that file)
+
+    def get_setting(self, key: str) -> str | None:
+        return self._open_local().get_setting(key)
+
+    def put_setting(self, key: str, value: str) -> None:
+        self._open_local().put_setting(key, value)
+
     # -- lifecycle
 
     def close(self) -> None:

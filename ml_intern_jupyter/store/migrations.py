@@ -84,7 +84,20 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_initial]
+def _v2_settings(conn: sqlite3.Connection) -> None:
+    # Small per-user facts that outlive a kernel (e.g. a model's reasoning effort).
+    conn.execute(
+        """
+        CREATE TABLE settings (
+            key      TEXT PRIMARY KEY,
+            value    TEXT NOT NULL,
+            updated  REAL NOT NULL
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_settings]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -278,6 +278,21 @@ class SqliteStore(SessionStore):
             finally:
                 cursor.close()
 
+    # -- settings
+
+    def get_setting(self, key: str) -> str | None:
+        with self._connection() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_setting(self, key: str, value: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO settings (key, value, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+                (key, value, time.time()),
+            )
+
     # -- sessions
 
     def create_session(self, record: SessionRecord) -> None:

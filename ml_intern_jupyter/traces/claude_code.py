@@ -443,6 +443,14 @@ def _assistant_blocks(msg: dict[str, Any], s: Any, clean: bool) -> list[dict[str
     else:
         text = _str(content)
         blocks = [{"type": "text", "text": s(text)}] if text else []
+    thought = _str(msg.get("reasoning_content"))
+    if thought:  # the model's reasoning first, as Claude Code records thinking
+        signed = [b for b in msg.get("thinking_blocks") or [] if isinstance(b, dict)]
+        signature = next((b.get("signature") for b in signed if b.get("signature")), None)
+        block: dict[str, Any] = {"type": "thinking", "thinking": s(thought)}
+        if isinstance(signature, str):
+            block["signature"] = signature
+        blocks.insert(0, block)
     calls = msg.get("tool_calls")
     if isinstance(calls, list):
         for call in calls:

@@ -89,6 +89,8 @@ class Reply:
     delay: float = 0.0
     disconnect_after_chunks: int | None = None
     reasoning: str | None = None
+    # Merged into the usage object, e.g. {"prompt_tokens_details": {"cached_tokens": 80}}.
+    usage_extra: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_size < 1:
@@ -504,6 +506,7 @@ def _usage(reply: Reply) -> dict[str, int] | None:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
+        **(reply.usage_extra or {}),
     }
 
 

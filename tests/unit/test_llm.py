@@ -295,6 +295,8 @@ def make_client(
 
     def make(config: Config | None = None, env: dict[str, str] | None = None, **overrides: Any):
         overrides.setdefault("model_name", MODEL_FOR[via])
+        # No effort unless a test asks: with one, the first call is preceded by a probe.
+        overrides.setdefault("reasoning_effort", None)
         cfg = (config or fast_retry_config).with_overrides(**overrides)
         default_env = {
             "VLLM_BASE_URL": fake_llm.url,
@@ -679,11 +681,14 @@ async def test_router_request_carries_session_header_and_reasoning_effort(
     rec: Recorder,
     router_env: dict[str, str],
 ) -> None:
-    fake_llm.script(Reply(content="routed"))
-    client = make_client(env=router_env, model_name="org/test-model:fastest")
+    fake_llm.script(Reply(content="probed"), Reply(content="routed"))
+    client = make_client(
+        env=router_env, model_name="org/test-model:fastest", reasoning_effort="high"
+    )
     response = await stream(client, rec)
     assert response.content == "routed"
-    req = fake_llm.requests[-1]
+    probe, req = fake_llm.requests
+    assert probe.body["reasoning_effort"] == "high" and probe.body["max_completion_tokens"] == 64
     assert req.headers["x-hf-session-id"] == "sess-42"
     assert req.headers["authorization"] == "Bearer hf_testtoken"
     assert req.body["model"] == "org/test-model:fastest"

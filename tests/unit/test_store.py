@@ -765,3 +765,38 @@ def test_appends_survive_sigkill(home: Path) -> None:
     conn = raw(path)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+# ------------------------------------------------------------------ settings
+
+
+def test_settings_round_trip_and_survive_reopening(tmp_path: Path) -> None:
+    store = SqliteStore.open(tmp_path / "h")
+    assert store.get_setting("effort:org/m") is None
+    store.put_setting("effort:org/m", '{"level": "high"}')
+    store.put_setting("effort:org/m", '{"level": "low"}')  # replaced, not duplicated
+    store.close()
+    again = SqliteStore.open(tmp_path / "h")
+    assert again.get_setting("effort:org/m") == '{"level": "low"}'
+    again.close()
+
+
+def test_a_version_1_database_gains_the_settings_table(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:1])
+    assert schema_version(conn) == 1
+    assert migrate(conn) == LATEST_VERSION
+    conn.execute("INSERT INTO settings (key, value, updated) VALUES ('k', 'v', 0)")
+    conn.close()
+
+
+def test_fallback_store_keeps_settings_in_the_local_file(tmp_path: Path) -> None:
+    from ml_intern_jupyter.store import FallbackStore
+
+    primary = SqliteStore.open(tmp_path / "server")
+    store = FallbackStore(primary, lambda: SqliteStore.open(tmp_path / "local"))
+    store.put_setting("k", "v")
+    assert store.get_setting("k") == "v" and not store.switched
+    assert primary.get_setting("k") is None
+    store.close()

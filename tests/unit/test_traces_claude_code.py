@@ -886,3 +886,21 @@ def test_history_records_outcome_and_usage() -> None:
     assert h.messages[1]["_finish_reason"] == "stop"
     assert h.messages[2]["_success"] is False and "_success" not in h.messages[3]
     assert all(not k.startswith("_") for m in h.for_llm() for k in m)
+
+
+def test_reasoning_becomes_a_thinking_block_first_and_is_scrubbed() -> None:
+    secret = "hf_" + "Zq9" * 12
+    history = [
+        {"role": "user", "content": "go", "_ts": START},
+        {
+            "role": "assistant",
+            "content": "Done.",
+            "reasoning_content": f"use token {secret} then answer",
+            "thinking_blocks": [{"type": "thinking", "thinking": "x", "signature": "sig-1"}],
+            "_ts": START + 1,
+        },
+    ]
+    content = lines(history)[1]["message"]["content"]
+    assert content[0]["type"] == "thinking" and content[0]["signature"] == "sig-1"
+    assert secret not in content[0]["thinking"] and "then answer" in content[0]["thinking"]
+    assert content[1] == {"type": "text", "text": "Done."}
