@@ -44,7 +44,10 @@ def test_enabled_on_install_by_shared_data() -> None:
     assert shared == {
         "jupyter-config/jupyter_server_config.d/ml_intern_jupyter.json": (
             "etc/jupyter/jupyter_server_config.d/ml_intern_jupyter.json"
-        )
+        ),
+        # the prebuilt sidebar
+        "ml_intern_jupyter/labextension": "share/jupyter/labextensions/ml-intern-jupyter",
+        "labextension/install.json": "share/jupyter/labextensions/ml-intern-jupyter/install.json",
     }
 
 

@@ -206,7 +206,12 @@ async def test_intern_cost_reports_the_cache(server, router_env, tmp_path, capsy
     session, _rec = make_session(server, tmp_path, env=router_env, model_name="org/m")
     await run_input(session, "hi")
     conductor = SimpleNamespace(session=session)
-    sessions = SimpleNamespace(get=lambda name: conductor, items=lambda: [("work", conductor)])
+    sessions = SimpleNamespace(
+        get=lambda name: conductor,
+        items=lambda: [("work", conductor)],
+        saving=SimpleNamespace(get=lambda config: None, why_not=lambda config: "no store here"),
+        notebook=lambda: "nb.ipynb",
+    )
     commands._cost(sessions, "work", [])
     out = capsys.readouterr().out
     assert "1,010 tokens" in out and "900 prompt tokens read from it" in out
