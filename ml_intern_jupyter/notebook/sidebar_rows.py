@@ -186,7 +186,7 @@ class RowTracker:
             self.notice(
                 "turn_done",
                 e,
-                f"{self.title()}: the turn finished after {duration:.0f} s.",
+                f"the turn finished after {duration:.0f} s.",
                 duration_s=round(duration, 3),
             )
 
@@ -220,19 +220,17 @@ class RowTracker:
             )
             self.seen_calls.add(call.tool_call_id)
         if all(getattr(c, "kind", "tool") == "spend" for c in e.tools):
-            message = f"{self.title()}: the session's spend reached a pause; go on?"
+            message = "the session's spend reached a pause; go on?"
         else:
             tools = ", ".join(sorted({c.tool for c in e.tools}))
-            message = (
-                f"{self.title()}: {len(e.tools)} tool call(s) wait for your approval ({tools})."
-            )
+            message = f"{len(e.tools)} tool call(s) wait for your approval ({tools})."
         self.notice("approval", e, message)
 
     def _on_error(self, e: Any) -> None:
         from ..traces.redact import scrub_text
 
         self.error = scrub_text(e.error)
-        self.notice("error", e, f"{self.title()}: {self.error}")
+        self.notice("error", e, self.error)
 
     def _on_shutdown(self, _e: Any) -> None:
         self.closed = True

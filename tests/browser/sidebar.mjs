@@ -79,6 +79,20 @@ export async function activate(page, path) {
   });
 }
 
+/** Open `path` in the running Lab (no page reload) and wait for its kernel to be idle. */
+export async function openInApp(page, path) {
+  await activate(page, path);
+  await page.waitForFunction(
+    (path) => {
+      const panel = window.jupyterapp.shell.currentWidget;
+      const kernel = panel?.sessionContext?.session?.kernel;
+      return panel?.context?.path === path && kernel && kernel.status === "idle";
+    },
+    path,
+    { timeout: 60000 },
+  );
+}
+
 export async function runAll(page) {
   await page.evaluate(() => window.jupyterapp.commands.execute("notebook:run-all-cells"));
 }

@@ -2,7 +2,7 @@
 // approve from the panel; idle with tokens and cost; a notification for a
 // session in a notebook not in view; restart -> expired; stop and archive.
 import { config, launch, shot, openNotebook, done } from "./lab.mjs";
-import { openPanel, recordStatuses, statuses, waitForRow, waitForStatus, row, status, activate, runAll } from "./sidebar.mjs";
+import { openPanel, recordStatuses, statuses, waitForRow, waitForStatus, row, status, activate, openInApp, runAll } from "./sidebar.mjs";
 
 const { browser, page } = await launch();
 const out = {};
@@ -30,7 +30,8 @@ try {
   out.firstStatuses = (await statuses(page))[first];
 
   // 3. another notebook in view; a second session asks for approval
-  await openNotebook(page, config.second);
+  // in the running Lab: a reload would restore the first notebook's tab in front
+  await openInApp(page, config.second);
   await recordStatuses(page);
   await runAll(page);
   await activate(page, config.first);
@@ -41,7 +42,8 @@ try {
   await toast.first().waitFor({ timeout: 10000 });
   await shot(page, "notification");
   out.toastText = await toast.first().textContent();
-  await toast.first().locator("button", { hasText: "Show session" }).click();
+  // the toast may still be sliding in (partly outside the viewport): dispatch the click
+  await toast.first().locator("button", { hasText: "Show session" }).dispatchEvent("click");
   await page.waitForFunction((p) => window.jupyterapp.shell.currentWidget?.context?.path === p, config.second, {
     timeout: 10000,
   });
