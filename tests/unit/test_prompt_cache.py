@@ -191,8 +191,10 @@ async def test_litellm_price_table_prices_cache_reads(server):
     await ensure_litellm()
     target = _target("litellm/anthropic/claude-sonnet-4-5")
     full = client.cost(target, 1000, 0)
+    if full is None:  # older litellm releases (the lowest accepted) predate this model
+        pytest.skip("this litellm's price table does not list claude-sonnet-4-5")
     cached = client.cost(target, 1000, 0, cache_read=800)
-    assert full is not None and cached is not None and cached < full * 0.5
+    assert cached is not None and cached < full * 0.5
 
 
 async def test_intern_cost_reports_the_cache(server, router_env, tmp_path, capsys):
