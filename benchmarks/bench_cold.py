@@ -49,6 +49,7 @@ HELD = f"import sys as _s\nprint(','.join(m for m in {HEAVY!r} if m in _s.module
 
 
 EXTRA_ENV: dict[str, str] = {}
+LOCAL = ("vllm/", "ollama/", "lm_studio/", "llamacpp/")
 
 
 def kernel_env(model: str) -> dict[str, str]:
@@ -98,7 +99,9 @@ def bench_first_text(url: str, fake: FakeLLMServer, runs: int, model: str) -> No
         marker = f"Cold{i}Marker"
         base = statistics.median(raw_ttft(url, fake, marker, model) for _ in range(3))
         fake.reset()
-        fake.script(Reply(content=f"{marker} here, ready to help."))
+        # Router ids take a reasoning effort: a fresh store probes it once first.
+        probe = [] if model.startswith(LOCAL) else [Reply(content="ok", usage=(5, 1))]
+        fake.script(*probe, Reply(content=f"{marker} here, ready to help."))
         with tempfile.TemporaryDirectory() as tmp:
             k = KernelHarness(Path(tmp), url, **kernel_env(model)).start()
             try:
@@ -134,7 +137,9 @@ def bench_memory(url: str, fake: FakeLLMServer, runs: int, model: str) -> None:
     rows = []
     for _ in range(runs):
         fake.reset()
+        probe = [] if model.startswith(LOCAL) else [Reply(content="ok", usage=(5, 1))]
         fake.script(
+            *probe,
             Reply(tool_calls=[ToolCall("python", {"code": "import math\nprint(math.pi)"})]),
             Reply(
                 tool_calls=[
