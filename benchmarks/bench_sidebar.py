@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.browser.conftest import _chromium, _free_port, _wait_ready  # noqa: E402
+from tests.browser.conftest import _chromium, _free_port, _wait_ready, lab_command  # noqa: E402
 
 STAND_IN = r"""
 import json, os, time
@@ -69,20 +69,7 @@ def _start_lab(root: Path, home: Path) -> tuple[subprocess.Popen[bytes], str, st
     }
     log = (home / "lab.log").open("wb")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            f"--port={port}",
-            "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            "--LabApp.expose_app_in_browser=True",
-            "--ServerApp.allow_root=True",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
+        lab_command(port, token, root),
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -144,7 +144,25 @@ def lab(llm_server: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory) -> 
     }
     env.pop("HF_TOKEN", None)
     log = root.parent / f"{root.name}-lab.log"
-    cmd = [
+    cmd = lab_command(port, token, root)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, token, proc, log)
+        yield Lab(url=url, token=token, root=root, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def lab_command(port: int, token: str, root: Path) -> list[str]:
+    """JupyterLab on loopback for a headless browser: the page exposes
+    `window.jupyterapp`, no news or update checks."""
+    return [
         sys.executable,
         "-m",
         "jupyterlab",
@@ -158,18 +176,6 @@ def lab(llm_server: FakeLLMServer, tmp_path_factory: pytest.TempPathFactory) -> 
         "--LabApp.news_url=",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, token, proc, log)
-        yield Lab(url=url, token=token, root=root, log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _wait_ready(url: str, token: str, proc: subprocess.Popen[bytes], log: Path) -> None:

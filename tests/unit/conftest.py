@@ -9,6 +9,7 @@ import pytest
 
 from ml_intern_jupyter.store.sqlite import SqliteStore
 from tests.fakes.hub_server import FakeHub
+from tests.fakes.llm_server import FakeLLMServer
 from tests.hub_harness import serve_hub
 
 
@@ -24,3 +25,9 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     s = SqliteStore.open(tmp_path / "home")
     yield s
     s.close()
+
+
+@pytest.fixture
+def router_env(fake_llm: FakeLLMServer) -> dict[str, str]:
+    """Environment that points the router path at the scripted model server."""
+    return {"ML_INTERN_ROUTER_BASE_URL": fake_llm.url, "HF_TOKEN": "hf_testtoken"}

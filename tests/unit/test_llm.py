@@ -670,11 +670,6 @@ async def test_cancellation_propagates(
 # ------------------------------------------------------------- router path
 
 
-@pytest.fixture
-def router_env(fake_llm: FakeLLMServer) -> dict[str, str]:
-    return {"ML_INTERN_ROUTER_BASE_URL": fake_llm.url, "HF_TOKEN": "hf_testtoken"}
-
-
 async def test_router_request_carries_session_header_and_reasoning_effort(
     fake_llm: FakeLLMServer,
     make_client: Callable[..., LLMClient],

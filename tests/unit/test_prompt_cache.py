@@ -1,5 +1,5 @@
 """Prompt caching: markers on the outgoing request only, prompt_cache_key, and
-cache-read/write tokens parsed and priced. Real Session against the scripted server."""
+cache-read/write tokens parsed and priced. Real Session against the scripted fake_llm."""
 
 from __future__ import annotations
 
@@ -14,21 +14,10 @@ from ml_intern_jupyter.agent.llm import LLMClient, resolve_model
 from ml_intern_jupyter.config import ModelPrice
 from ml_intern_jupyter.notebook import commands
 from tests.agent_harness import make_config, make_session, run_input
-from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
+from tests.fakes.llm_server import Reply, ToolCall
 
 CLAUDE = "anthropic/claude-sonnet-4-5:prov"
 EPHEMERAL = {"type": "ephemeral"}
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def router_env(server):
-    return {"ML_INTERN_ROUTER_BASE_URL": server.url, "HF_TOKEN": "hf_test"}
 
 
 def marked(messages):
@@ -45,17 +34,17 @@ def no_markers_anywhere(value) -> bool:
 
 
 async def test_claude_requests_carry_markers_and_the_history_stays_plain(
-    server, router_env, tmp_path
+    fake_llm, router_env, tmp_path
 ):
     (tmp_path / "a.txt").write_text("alpha")
-    server.script(
+    fake_llm.script(
         Reply(tool_calls=[ToolCall("read", {"path": "a.txt"})]),
         Reply(content="It says alpha."),
     )
-    session, rec = make_session(server, tmp_path, env=router_env, model_name=CLAUDE)
+    session, rec = make_session(fake_llm, tmp_path, env=router_env, model_name=CLAUDE)
     await run_input(session, "read a.txt")
     assert rec.of("turn_complete")[0].final_response == "It says alpha."
-    first, second = (r.body for r in server.requests)
+    first, second = (r.body for r in fake_llm.requests)
     for body in (first, second):
         assert body["tools"][-1]["cache_control"] == EPHEMERAL
         assert all("cache_control" not in t for t in body["tools"][:-1])
@@ -76,13 +65,13 @@ async def test_claude_requests_carry_markers_and_the_history_stays_plain(
     [("org/plain-model", "router"), ("vllm/test-model", "local")],
 )
 async def test_other_models_get_no_markers_and_no_cache_key(
-    server, router_env, tmp_path, model, env_key
+    fake_llm, router_env, tmp_path, model, env_key
 ):
-    env = router_env if env_key == "router" else {"VLLM_BASE_URL": server.url}
-    server.script(Reply(content="ok"))
-    session, _rec = make_session(server, tmp_path, env=env, model_name=model)
+    env = router_env if env_key == "router" else {"VLLM_BASE_URL": fake_llm.url}
+    fake_llm.script(Reply(content="ok"))
+    session, _rec = make_session(fake_llm, tmp_path, env=env, model_name=model)
     await run_input(session, "hi")
-    body = server.requests[0].body
+    body = fake_llm.requests[0].body
     assert no_markers_anywhere(body) and "prompt_cache_key" not in body
 
 
@@ -127,16 +116,16 @@ def test_outgoing_rule_per_model_and_inputs_unchanged():
     assert (messages, tools) == before
 
 
-async def test_openai_models_via_litellm_send_the_session_as_prompt_cache_key(server, tmp_path):
-    env = {"ML_INTERN_LITELLM_BASE_URL": server.url, "ML_INTERN_LITELLM_API_KEY": "k"}
-    server.script(Reply(content="ok"))
-    session, rec = make_session(server, tmp_path, env=env, model_name="litellm/openai/test-model")
+async def test_openai_models_via_litellm_send_the_session_as_prompt_cache_key(fake_llm, tmp_path):
+    env = {"ML_INTERN_LITELLM_BASE_URL": fake_llm.url, "ML_INTERN_LITELLM_API_KEY": "k"}
+    fake_llm.script(Reply(content="ok"))
+    session, rec = make_session(fake_llm, tmp_path, env=env, model_name="litellm/openai/test-model")
     await run_input(session, "hi")
     assert rec.of("turn_complete")[0].final_response == "ok"
-    assert server.requests[0].body["prompt_cache_key"] == session.id
+    assert fake_llm.requests[0].body["prompt_cache_key"] == session.id
 
 
-async def test_cached_tokens_are_priced_at_the_cache_rates(server, router_env, tmp_path):
+async def test_cached_tokens_are_priced_at_the_cache_rates(fake_llm, router_env, tmp_path):
     prices = {
         "org/priced": ModelPrice(
             input_per_mtok=2.0,
@@ -145,7 +134,7 @@ async def test_cached_tokens_are_priced_at_the_cache_rates(server, router_env, t
             cache_write_per_mtok=3.0,
         )
     }
-    server.script(
+    fake_llm.script(
         Reply(
             content="ok",
             usage=(1000, 100),
@@ -153,7 +142,7 @@ async def test_cached_tokens_are_priced_at_the_cache_rates(server, router_env, t
         )
     )
     session, rec = make_session(
-        server, tmp_path, env=router_env, model_name="org/priced", model_prices=prices
+        fake_llm, tmp_path, env=router_env, model_name="org/priced", model_prices=prices
     )
     await run_input(session, "hi")
     call = rec.of("llm_call")[0]
@@ -163,11 +152,11 @@ async def test_cached_tokens_are_priced_at_the_cache_rates(server, router_env, t
 
 
 async def test_anthropic_usage_counts_cache_tokens_and_uses_anthropics_multipliers(
-    server, router_env, tmp_path
+    fake_llm, router_env, tmp_path
 ):
     prices = {"anthropic/claude-sonnet-4-5": ModelPrice(input_per_mtok=3.0, output_per_mtok=15.0)}
     # Anthropic's own shape: input tokens exclude the cache reads and writes.
-    server.script(
+    fake_llm.script(
         Reply(
             content="ok",
             usage=(100, 50),
@@ -175,7 +164,7 @@ async def test_anthropic_usage_counts_cache_tokens_and_uses_anthropics_multiplie
         )
     )
     session, rec = make_session(
-        server, tmp_path, env=router_env, model_name=CLAUDE, model_prices=prices
+        fake_llm, tmp_path, env=router_env, model_name=CLAUDE, model_prices=prices
     )
     await run_input(session, "hi")
     call = rec.of("llm_call")[0]
@@ -184,7 +173,7 @@ async def test_anthropic_usage_counts_cache_tokens_and_uses_anthropics_multiplie
     assert call.cost_usd == pytest.approx(expected)
 
 
-async def test_litellm_price_table_prices_cache_reads(server):
+async def test_litellm_price_table_prices_cache_reads(fake_llm):
     client = LLMClient(make_config(model_name="litellm/anthropic/claude-sonnet-4-5"), "s")
     from ml_intern_jupyter.agent.llm import ensure_litellm
 
@@ -197,15 +186,15 @@ async def test_litellm_price_table_prices_cache_reads(server):
     assert cached is not None and cached < full * 0.5
 
 
-async def test_intern_cost_reports_the_cache(server, router_env, tmp_path, capsys):
-    server.script(
+async def test_intern_cost_reports_the_cache(fake_llm, router_env, tmp_path, capsys):
+    fake_llm.script(
         Reply(
             content="ok",
             usage=(1000, 10),
             usage_extra={"prompt_tokens_details": {"cached_tokens": 900}},
         )
     )
-    session, _rec = make_session(server, tmp_path, env=router_env, model_name="org/m")
+    session, _rec = make_session(fake_llm, tmp_path, env=router_env, model_name="org/m")
     await run_input(session, "hi")
     conductor = SimpleNamespace(session=session)
     sessions = SimpleNamespace(
