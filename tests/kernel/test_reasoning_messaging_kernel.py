@@ -1,7 +1,7 @@
 """In a real kernel: streamed reasoning shows collapsed in the live view (its text
-reaches the frontend only when opened) and folded in the transcript; a turn
-that waits for approval posts `approval_required` to a configured webhook
-without holding up the session."""
+reaches the frontend only when opened) and folded in the transcript; prompt-cache
+tokens in the footer and `%intern cost`; a turn that waits for approval posts
+`approval_required` to a configured webhook without holding up the session."""
 
 from __future__ import annotations
 
@@ -86,3 +86,22 @@ def test_a_turn_waiting_for_approval_posts_to_the_webhook(
     assert "bash" in posted.json["text"]
     kernel.click(approve)
     assert "Ran it." in kernel.transcript(display_id, timeout=60)["text/plain"]
+
+
+def test_cached_prompt_tokens_show_in_the_footer_and_the_cost(
+    noted_kernel: KernelHarness, llm_server: FakeLLMServer
+) -> None:
+    kernel = noted_kernel
+    llm_server.script(
+        Reply(
+            content="Cached.",
+            usage=(1000, 20),
+            usage_extra={"prompt_tokens_details": {"cached_tokens": 800}},
+        )
+    )
+    result = kernel.run_ok("%%intern -s cache\nHello again.")
+    display_id, _root = kernel.view_of(result["msg_id"])
+    transcript = kernel.transcript(display_id, timeout=30)
+    assert "1,020 tokens (800 cached)" in transcript["text/plain"]
+    cost = kernel.text_of(kernel.run_ok("%intern -s cache cost")["msg_id"])
+    assert "Prompt cache: 800 prompt tokens read from it" in cost
