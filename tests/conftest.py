@@ -73,11 +73,8 @@ FAKE_MODEL_ID = "vllm/test-model"
 @pytest.fixture
 def fake_llm() -> Iterator[FakeLLMServer]:
     """A running scripted OpenAI-compatible server; stopped after the test."""
-    server = FakeLLMServer().start()
-    try:
+    with FakeLLMServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -109,11 +106,8 @@ def fast_retry_config() -> Config:
 @pytest.fixture(scope="module")
 def llm_server() -> Iterator[FakeLLMServer]:
     """One scripted model server per module (for kernels and JupyterLab started once per module)."""
-    server = FakeLLMServer().start()
-    try:
+    with FakeLLMServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
