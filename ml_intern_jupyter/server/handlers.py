@@ -276,7 +276,7 @@ class GenerationsHandler(BaseApiHandler):
 
 
 class ExportHandler(BaseApiHandler):
-    """GET `?format=claude_code|markdown|json`: the session as a download, scrubbed
+    """GET `?format=claude_code|hf_session|markdown|json`: the session as a download, scrubbed
     (the same text `%intern export` writes)."""
 
     @guarded
@@ -305,6 +305,7 @@ class ExportHandler(BaseApiHandler):
 
 _EXPORT_TYPES = {
     "claude_code": "application/x-ndjson; charset=utf-8",
+    "hf_session": "application/x-ndjson; charset=utf-8",
     "markdown": "text/markdown; charset=utf-8",
     "json": "application/json; charset=utf-8",
 }

@@ -3,6 +3,7 @@
 Formats:
 
 * ``claude_code``: the trace as Claude Code JSONL (what gets uploaded);
+* ``hf_session``: the Hub's Session Traces Format JSONL (`hf_session.py`);
 * ``markdown``: a readable transcript — user and assistant turns, tool calls
   as fenced code with their arguments, tool results cut short; system
   messages and `[SYSTEM: ...]` notes are left out;
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..agent.context import SYSTEM_PREFIX
 from .claude_code import to_claude_code_jsonl, trace_cwd
+from .hf_session import to_hf_session_jsonl
 from .redact import scrub, scrub_text
 
 if TYPE_CHECKING:
@@ -32,8 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EXTENSIONS", "FORMATS", "export_session", "render_export", "session_markdown"]
 
-FORMATS = ("claude_code", "markdown", "json")
-EXTENSIONS = {"claude_code": ".jsonl", "markdown": ".md", "json": ".json"}
+FORMATS = ("claude_code", "hf_session", "markdown", "json")
+EXTENSIONS = {"claude_code": ".jsonl", "hf_session": ".jsonl", "markdown": ".md", "json": ".json"}
 JSON_FORMAT_NAME = "ml-intern-session"
 TOOL_RESULT_LINES = 40
 TOOL_RESULT_CHARS = 4000
@@ -77,6 +79,15 @@ def render_export(fmt: str, record: SessionRecord, messages: list[dict[str, Any]
             model=record.model,
             session_start=record.created,
             cwd=trace_cwd(record),
+        )
+    if fmt == "hf_session":
+        return to_hf_session_jsonl(
+            messages,
+            session_id=record.id,
+            model=record.model,
+            session_start=record.created,
+            cwd=trace_cwd(record),
+            name=record.title,
         )
     clean: list[dict[str, Any]] = [m for m in scrub(messages) if isinstance(m, dict)]
     if fmt == "markdown":
