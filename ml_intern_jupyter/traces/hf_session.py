@@ -200,12 +200,13 @@ def _tool_calls(value: Any) -> list[dict[str, Any]]:
 
 
 def _arguments(raw: Any) -> str:
-    """The call's arguments as a JSON string, scrubbed.
+    """The call's arguments as a JSON string (the format wants one), scrubbed.
 
-    A JSON object is parsed first and scrubbed value by value (so a secret
-    behind a JSON escape, or an entry named like a secret, is seen as the
-    tool saw it), then written back compactly. Anything else is kept as the
-    text the model sent, scrubbed.
+    They are parsed first and scrubbed value by value (so a secret behind a
+    JSON escape, or an entry named like a secret, is seen as the tool saw
+    it), then written back compactly. Text that is not strict JSON (the model
+    sent it malformed) becomes `{"_raw": <the text, scrubbed>}`, as in the
+    Claude Code trace.
     """
     if raw is None:
         return "{}"
@@ -213,14 +214,10 @@ def _arguments(raw: Any) -> str:
     if not text or text.isspace():
         return "{}"
     try:
-        parsed = _decode(text)
+        value = scrub(_decode(text), keys=True)
     except (ValueError, RecursionError):
-        parsed = None
-    if isinstance(parsed, dict):
-        return json.dumps(
-            scrub(parsed, keys=True), ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        )
-    return scrub_text(text)
+        value = {"_raw": scrub_text(text)}
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _reject_constant(name: str) -> Any:

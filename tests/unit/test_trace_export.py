@@ -17,6 +17,7 @@ from ml_intern_jupyter.traces.export import (
     export_session,
     render_export,
 )
+from ml_intern_jupyter.traces.hf_session import HARNESS, to_hf_session_jsonl
 
 SID = "sess-export"
 SECRET = "sk-ant-" + "a1B2c3D4e5F6g7H8i9J0kLmNoPq"
@@ -83,6 +84,34 @@ def test_claude_code_export_is_the_trace(store: SqliteStore, tmp_path: Path) -> 
     )
     assert out.read_text(encoding="utf-8") == expected
     assert all(json.loads(line)["sessionId"] == session_uuid(SID) for line in expected.splitlines())
+
+
+def test_hf_session_export(store: SqliteStore, tmp_path: Path) -> None:
+    out = export_session(store, SID, tmp_path / "t.jsonl", "hf_session")
+    text = out.read_text(encoding="utf-8")
+    assert text == to_hf_session_jsonl(
+        store.load_messages(SID),
+        session_id=SID,
+        model="vllm/test-model",
+        session_start=STARTED,
+        name="Fine-tune BERT",
+    )
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert lines[0]["type"] == "session" and lines[0]["harness"] == HARNESS
+    assert lines[0]["id"] == SID and lines[0]["name"] == "Fine-tune BERT"
+    roles = [line["message"]["role"] for line in lines[1:]]
+    # No system prompt; the [SYSTEM: ...] note is a system line, not a user prompt.
+    assert roles == [
+        "user",
+        "assistant",
+        "tool",
+        "system",
+        "assistant",
+        "tool",
+        "user",
+        "assistant",
+    ]
+    assert export_session(store, SID, tmp_path, "hf_session") == tmp_path / f"{SID}.jsonl"
 
 
 def test_markdown_transcript(store: SqliteStore, tmp_path: Path) -> None:
