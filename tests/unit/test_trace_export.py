@@ -12,6 +12,7 @@ import pytest
 from ml_intern_jupyter.store import SessionRecord, SqliteStore, UnknownSessionError
 from ml_intern_jupyter.traces.claude_code import session_uuid, to_claude_code_jsonl
 from ml_intern_jupyter.traces.export import (
+    EXTENSIONS,
     FORMATS,
     TOOL_RESULT_LINES,
     export_session,
@@ -161,6 +162,13 @@ def test_directory_target_and_missing_parents(store: SqliteStore, tmp_path: Path
     assert export_session(store, SID, nested, "json") == nested
     assert nested.is_file()
     assert not list(nested.parent.glob(".*.tmp"))  # no temp file left behind
+
+
+def test_the_magic_offers_every_format() -> None:
+    from ml_intern_jupyter.notebook.magics import EXPORT_FORMATS
+
+    assert EXPORT_FORMATS == FORMATS
+    assert set(EXTENSIONS) == set(FORMATS)
 
 
 def test_unknown_format(store: SqliteStore, tmp_path: Path) -> None:
