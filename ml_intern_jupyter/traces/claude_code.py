@@ -23,13 +23,16 @@ Every line carries `uuid`, `parentUuid`, `isSidechain` (false), `userType`
                 [{"type": "tool_result", "tool_use_id": ..., "content": "<text>",
                   "is_error": <bool, where the history recorded the outcome>}]}}
 
-Speed: a line is first built without scrubbing and encoded (orjson); one
-multi-literal scan (Aho-Corasick) over all the encoded lines then finds the
-few lines that contain anything a secret pattern could start from, and only
-those are built again with every string scrubbed. A string without any of
-those literals is left as it is by the scrubber, and JSON encoding never
-splits or escapes the characters of a literal, so this gives the same bytes
-as scrubbing every string (a test holds the two to each other).
+Speed: lines are first built without scrubbing and encoded by orjson a few
+hundred at a time, tool arguments going in as the text they are where the
+scan can see all of it (`_embeddable`). One multi-literal scan (Aho-Corasick,
+in a worker thread: it runs without the GIL while the next lines are built)
+then finds the few lines that contain anything a secret pattern could start
+from, and only those are built again with every string scrubbed. A string
+without any of those literals is left as it is by the scrubber, and JSON
+encoding never splits or escapes the characters of a literal, so this gives
+what scrubbing every string gives (a test holds the two to each other). The
+cyclic garbage collector is paused while a large history converts.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import bisect
 import concurrent.futures
 import datetime
 import functools
+import gc
 import hashlib
 import json
 import math
@@ -369,8 +373,23 @@ class TraceBuilder:
 
     def _encode(self, messages: list[dict[str, Any]]) -> list[Any]:
         """The encoded, scrubbed lines of `messages` (consumed), as buffers to join."""
+        if len(messages) <= _CHUNK:
+            return self._encode_chunks(messages, None)
+        # The lines are many small dicts that all live until the end: the
+        # cyclic collector finds nothing in them, and walking them costs a
+        # sixth of the conversion. It runs again as soon as this is done.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._encode_chunks(messages, _scan_pool())
+        finally:
+            if paused:
+                gc.enable()
+
+    def _encode_chunks(
+        self, messages: list[dict[str, Any]], pool: concurrent.futures.Executor | None
+    ) -> list[Any]:
         chunks = []
-        pool = _scan_pool() if len(messages) > _CHUNK else None
         for at in range(0, len(messages), _CHUNK):
             built = self._consume(messages[at : at + _CHUNK], clean=False)
             if not built:
@@ -749,9 +768,8 @@ def _valid_ts(value: Any) -> float | None:
 
 def _iso(ts: float) -> str:
     """ISO 8601 UTC with milliseconds: 2025-06-15T14:13:20.123Z."""
-    seconds, micros = divmod(round(ts * 1_000_000), 1_000_000)
-    minutes, secs = divmod(seconds, 60)
-    return f"{_minute(minutes)}{secs:02d}.{micros // 1000:03d}Z"
+    minutes, micros = divmod(round(ts * 1_000_000), 60_000_000)
+    return f"{_minute(minutes)}{micros // 1_000_000:02d}.{micros // 1000 % 1000:03d}Z"
 
 
 @functools.lru_cache(maxsize=4096)
