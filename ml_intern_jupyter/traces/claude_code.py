@@ -60,6 +60,7 @@ __all__ = [
     "TraceBuilder",
     "session_uuid",
     "to_claude_code_jsonl",
+    "to_claude_code_jsonl_bytes",
     "to_claude_code_lines",
     "trace_cwd",
     "trace_uuid",
@@ -554,8 +555,22 @@ def to_claude_code_jsonl(
     cwd: str = "",
 ) -> str:
     """The trace as JSONL: one compact JSON object per line, each ending in a newline."""
+    return to_claude_code_jsonl_bytes(
+        messages, session_id=session_id, model=model, session_start=session_start, cwd=cwd
+    ).decode()
+
+
+def to_claude_code_jsonl_bytes(
+    messages: list[dict[str, Any]],
+    *,
+    session_id: str,
+    model: str,
+    session_start: float,
+    cwd: str = "",
+) -> bytes:
+    """`to_claude_code_jsonl` as UTF-8, what a file or an upload takes (no decoding)."""
     builder = TraceBuilder(session_id=session_id, model=model, session_start=session_start, cwd=cwd)
-    return builder.extend(messages).jsonl()
+    return builder.extend(messages).jsonl_bytes()
 
 
 # -- content
