@@ -12,7 +12,8 @@ Every line carries `uuid`, `parentUuid`, `isSidechain` (false), `userType`
 
 * user:        {"type": "user", "message": {"role": "user", "content": "<text>"}}
                (content is a list of text and image blocks when it has images);
-               the agent's own notes (`[SYSTEM: ...]`) also carry "isMeta": true
+               the agent's own notes (`[SYSTEM: ...]`) also carry "isMeta": true, and
+               the catch-up seed of a restored session "isCompactSummary": true
 * assistant:   {"type": "assistant", "message": {"id": "msg_...", "type": "message",
                 "role": "assistant", "model": ...,
                 "content": [{"type": "text", "text": ...},
@@ -52,7 +53,7 @@ import ahocorasick_rs
 import orjson
 
 from ml_intern_jupyter._version import __version__
-from ml_intern_jupyter.agent.context import SYSTEM_PREFIX
+from ml_intern_jupyter.agent.context import RESTORE_NOTE, SYSTEM_PREFIX
 from ml_intern_jupyter.traces.redact import scrub, scrub_text
 
 __all__ = [
@@ -65,6 +66,9 @@ __all__ = [
     "trace_cwd",
     "trace_uuid",
 ]
+
+# The catch-up seed a restored session starts from (`agent.context.RESTORE_NOTE`).
+_RESTORE_NOTE_HEAD = RESTORE_NOTE.split("{summary}")[0].rstrip()
 
 # Base64 characters kept per image; larger images are replaced by a note.
 IMAGE_MAX_CHARS = 2_000_000
@@ -466,15 +470,17 @@ class TraceBuilder:
         h = self._uuid_base[role].copy()
         h.update(b"%d" % index)
         uuid = _as_uuid(h.hexdigest())
-        meta = False
+        meta = summary = False
         if role == "user":
             kind = "user"
             raw = msg.get("content")
             if type(raw) is str:
                 meta = raw.startswith(SYSTEM_PREFIX)  # an agent's note
+                summary = meta and raw.startswith(_RESTORE_NOTE_HEAD)
                 body: dict[str, Any] = {"role": "user", "content": s(raw)}
             else:
                 meta = isinstance(raw, str) and raw.startswith(SYSTEM_PREFIX)
+                summary = meta and raw.startswith(_RESTORE_NOTE_HEAD)
                 body = {"role": "user", "content": _content(raw, s)}
         elif role == "tool":
             kind = "user"
@@ -520,6 +526,8 @@ class TraceBuilder:
         line["type"] = kind
         if meta:
             line["isMeta"] = True
+        if summary:  # what Claude Code marks the summary a continued session starts from
+            line["isCompactSummary"] = True
         line["message"] = body
         return line
 
