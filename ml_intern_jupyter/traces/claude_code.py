@@ -45,7 +45,6 @@ import functools
 import gc
 import hashlib
 import json
-import math
 import re
 from typing import Any
 
@@ -54,6 +53,15 @@ import orjson
 
 from ml_intern_jupyter._version import __version__
 from ml_intern_jupyter.agent.context import RESTORE_NOTE, SYSTEM_PREFIX
+from ml_intern_jupyter.traces.parts import (
+    IMAGE_PARTS,
+    MAX_TS,
+    decode_arguments,
+    part_text,
+    text_of,
+    usage_counts,
+    valid_ts,
+)
 from ml_intern_jupyter.traces.redact import scrub, scrub_text
 
 __all__ = [
@@ -73,17 +81,7 @@ _RESTORE_NOTE_HEAD = RESTORE_NOTE.split("{summary}")[0].rstrip()
 # Base64 characters kept per image; larger images are replaced by a note.
 IMAGE_MAX_CHARS = 2_000_000
 
-# Placeholders for the non-text, non-image parts of multi-part (OpenAI) content.
-_PART_PLACEHOLDERS = {
-    "input_audio": "[audio]",
-    "audio": "[audio]",
-    "file": "[file]",
-    "input_file": "[file]",
-}
-_OTHER_PART = "[attachment]"
 _ROLES = frozenset({"user", "tool", "assistant"})
-_TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
-_IMAGE_PARTS = frozenset({"image_url", "image", "input_image"})
 _DATA_URL = re.compile(r"data:(image/[A-Za-z0-9.+-]{1,40});base64,", re.ASCII)
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}", re.ASCII)
 
@@ -96,8 +94,6 @@ _STOP_REASONS = {
     "content_filter": "refusal",
 }
 
-# Latest time that still has a 4-digit year: 9999-12-31T00:00:00Z.
-_MAX_TS = 253_402_214_400.0
 _EPOCH = datetime.datetime(1970, 1, 1)
 
 # -- encoding
@@ -251,21 +247,6 @@ def _encode_each(lines: list[dict[str, Any]]) -> tuple[bytes, list[int], list[in
 # -- parsing tool arguments
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # "1e999" parses to inf, which strict JSON cannot hold
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
-# Strict JSON: NaN/Infinity literals are not arguments, they are a malformed string.
-_decode = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
-
-
 def _sha1_uuid(name: str) -> str:
     """sha1(name) as a name-based (version 5, RFC 4122 variant) UUID."""
     return _as_uuid(hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest())
@@ -315,7 +296,7 @@ class TraceBuilder:
     """
 
     def __init__(self, *, session_id: str, model: str, session_start: float, cwd: str = "") -> None:
-        start = _valid_ts(session_start)
+        start = valid_ts(session_start)
         if start is None:
             raise ValueError(f"session_start must be a unix time, got {session_start!r}")
         if not isinstance(session_id, str) or not session_id:
@@ -474,13 +455,11 @@ class TraceBuilder:
         if role == "user":
             kind = "user"
             raw = msg.get("content")
-            if type(raw) is str:
+            if isinstance(raw, str):
                 meta = raw.startswith(SYSTEM_PREFIX)  # an agent's note
                 summary = meta and raw.startswith(_RESTORE_NOTE_HEAD)
                 body: dict[str, Any] = {"role": "user", "content": s(raw)}
             else:
-                meta = isinstance(raw, str) and raw.startswith(SYSTEM_PREFIX)
-                summary = meta and raw.startswith(_RESTORE_NOTE_HEAD)
                 body = {"role": "user", "content": _content(raw, s)}
         elif role == "tool":
             kind = "user"
@@ -488,7 +467,7 @@ class TraceBuilder:
             call_id = msg.get("tool_call_id")
             result: dict[str, Any] = {
                 "type": "tool_result",
-                "tool_use_id": s(call_id if type(call_id) is str else _str(call_id)),
+                "tool_use_id": s(call_id if type(call_id) is str else text_of(call_id)),
                 "content": s(raw) if type(raw) is str else _content(raw, s),
             }
             ok = msg.get("_success")
@@ -519,9 +498,9 @@ class TraceBuilder:
         line = self._head.copy()  # the keys in their order; the varying ones set below
         line["uuid"] = uuid
         line["parentUuid"] = parent
-        if type(ts) is float and 0.0 <= ts <= _MAX_TS:
+        if type(ts) is float and 0.0 <= ts <= MAX_TS:
             line["timestamp"] = _iso(ts)
-        elif (ts := _valid_ts(ts)) is not None:
+        elif (ts := valid_ts(ts)) is not None:
             line["timestamp"] = _iso(ts)
         line["type"] = kind
         if meta:
@@ -585,14 +564,11 @@ def to_claude_code_jsonl_bytes(
 
 
 def _usage(value: Any) -> dict[str, int] | None:
-    if not isinstance(value, dict):
+    counts = usage_counts(value)
+    if counts is None:
         return None
-    out = {}
-    for key in ("input_tokens", "output_tokens"):
-        n = value.get(key)
-        if isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 1 << 53:
-            out[key] = n
-    return out or None
+    keys = ("input_tokens", "output_tokens")
+    return {k: n for k, n in zip(keys, counts, strict=True) if n is not None}
 
 
 def _assistant_blocks(msg: dict[str, Any], s: Any, clean: bool) -> list[dict[str, Any]]:
@@ -603,14 +579,14 @@ def _assistant_blocks(msg: dict[str, Any], s: Any, clean: bool) -> list[dict[str
             image = _image(part, s) if isinstance(part, dict) else None
             if image is not None:
                 blocks.append(image)
-            elif text := _part_text(part):
+            elif text := part_text(part):
                 blocks.append({"type": "text", "text": s(text)})
     else:
-        text = content if type(content) is str else _str(content)
+        text = content if type(content) is str else text_of(content)
         blocks = [{"type": "text", "text": s(text)}] if text else []
     thought = msg.get("reasoning_content")
     if thought is not None and (
-        thought := _str(thought)
+        thought := text_of(thought)
     ):  # the model's reasoning first, as Claude Code records thinking
         signed = [b for b in msg.get("thinking_blocks") or [] if isinstance(b, dict)]
         signature = next((b.get("signature") for b in signed if b.get("signature")), None)
@@ -630,8 +606,8 @@ def _assistant_blocks(msg: dict[str, Any], s: Any, clean: bool) -> list[dict[str
             blocks.append(
                 {
                     "type": "tool_use",
-                    "id": s(call_id if type(call_id) is str else _str(call_id)),
-                    "name": s(name if type(name) is str else _str(name)),
+                    "id": s(call_id if type(call_id) is str else text_of(call_id)),
+                    "name": s(name if type(name) is str else text_of(name)),
                     "input": _tool_input(fn.get("arguments"), s, clean),
                 }
             )
@@ -642,7 +618,7 @@ def _content(content: Any, s: Any) -> Any:
     """User or tool content: one string (text parts joined by newlines), or a
     list of text and image blocks when there are images."""
     if not isinstance(content, list):
-        return s(_str(content))
+        return s(text_of(content))
     blocks = _blocks(content, s)
     if any(b["type"] == "image" for b in blocks):
         return blocks
@@ -656,7 +632,7 @@ def _blocks(parts: list[Any], s: Any) -> list[dict[str, Any]]:
     for part in parts:
         image = _image(part, s) if isinstance(part, dict) else None
         if image is None:
-            text = _part_text(part)
+            text = part_text(part)
             if text:
                 texts.append(text)
             continue
@@ -673,12 +649,12 @@ def _image(part: dict[str, Any], s: Any) -> dict[str, Any] | None:
     """An image part as a Claude image block (or a text block saying why it
     was left out); None if `part` is not an image."""
     kind = part.get("type")
-    if kind not in _IMAGE_PARTS:
+    if kind not in IMAGE_PARTS:
         return None
     media, data = "", None
     source = part.get("source")
     if isinstance(source, dict) and source.get("type") == "base64":  # Claude's own shape
-        media, data = _str(source.get("media_type")), source.get("data")
+        media, data = text_of(source.get("media_type")), source.get("data")
     else:
         url = part.get("image_url", part.get("url"))
         if isinstance(url, dict):
@@ -706,30 +682,6 @@ def _note(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
 
 
-def _part_text(part: Any) -> str:
-    if not isinstance(part, dict):
-        return _str(part)
-    kind = part.get("type")
-    if kind in _TEXT_PARTS or (kind is None and "text" in part):
-        return _str(part.get("text"))
-    if kind == "refusal":
-        return _str(part.get("refusal"))
-    return _PART_PLACEHOLDERS.get(kind, _OTHER_PART) if isinstance(kind, str) else _OTHER_PART
-
-
-def _str(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list, tuple)):
-        try:
-            return json.dumps(value, ensure_ascii=False, default=str)
-        except (ValueError, RecursionError):  # NaN is fine here; cycles and depth are not
-            return repr(value)
-    return str(value)
-
-
 # -- tool arguments
 
 
@@ -744,13 +696,13 @@ def _tool_input(arguments: Any, s: Any, clean: bool) -> dict[str, Any]:
         return {}
     # Providers that hand over parsed arguments get a JSON round trip, which
     # leaves plain JSON values only (no NaN, no odd key types).
-    raw = arguments if isinstance(arguments, str) else _str(arguments)
+    raw = arguments if isinstance(arguments, str) else text_of(arguments)
     if not raw or raw.isspace():
         return {}
     if not clean and _embeddable(raw):
         return orjson.Fragment(raw)  # type: ignore[return-value]
     try:
-        parsed = _decode(raw)
+        parsed = decode_arguments(raw)
         if isinstance(parsed, dict):
             return scrub(parsed, keys=True) if clean else parsed
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
@@ -777,16 +729,6 @@ def _embeddable(raw: str) -> bool:
 
 
 # -- time
-
-
-def _valid_ts(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        ts = float(value)
-    except OverflowError:  # an int too large for a float
-        return None
-    return ts if 0.0 <= ts <= _MAX_TS else None  # the comparison also rejects NaN
 
 
 def _iso(ts: float) -> str:

@@ -30,11 +30,17 @@ Claude Code trace.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from ml_intern_jupyter._version import __version__
 from ml_intern_jupyter.agent.context import SYSTEM_PREFIX
+from ml_intern_jupyter.traces.parts import (
+    decode_arguments,
+    part_text,
+    text_of,
+    usage_counts,
+    valid_ts,
+)
 from ml_intern_jupyter.traces.redact import scrub, scrub_text
 
 __all__ = ["HARNESS", "IMAGE_NOTE", "to_hf_session_jsonl", "to_hf_session_lines"]
@@ -43,17 +49,6 @@ __all__ = ["HARNESS", "IMAGE_NOTE", "to_hf_session_jsonl", "to_hf_session_lines"
 HARNESS = "ml-intern-jupyter"
 IMAGE_NOTE = "[image: not included, this trace format carries text only]"
 
-_TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
-_IMAGE_PARTS = frozenset({"image_url", "image", "input_image"})
-_PART_PLACEHOLDERS = {
-    "input_audio": "[audio]",
-    "audio": "[audio]",
-    "file": "[file]",
-    "input_file": "[file]",
-}
-_OTHER_PART = "[attachment]"
-# Latest time that still has a 4-digit year: 9999-12-31T00:00:00Z.
-_MAX_TS = 253_402_214_400.0
 # Characters `str.splitlines()` splits on that a JSON encoder may leave raw
 # inside strings: escaped, so no reader can split a line in two.
 _SPLITTERS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
@@ -76,7 +71,7 @@ def to_hf_session_lines(
     `stopReason`. System messages, unknown roles and assistant messages with
     no text, reasoning or tool calls produce no line.
     """
-    start = _valid_ts(session_start)
+    start = valid_ts(session_start)
     if start is None:
         raise ValueError(f"session_start must be a unix time, got {session_start!r}")
     if not isinstance(session_id, str) or not session_id:
@@ -145,7 +140,7 @@ def _line(msg: Any, model: str) -> dict[str, Any] | None:
     elif role == "tool":
         body = {
             "role": "tool",
-            "toolCallId": scrub_text(_str(msg.get("tool_call_id"))),
+            "toolCallId": scrub_text(text_of(msg.get("tool_call_id"))),
             "content": _text(msg.get("content")),
         }
         ok = msg.get("_success")
@@ -153,7 +148,7 @@ def _line(msg: Any, model: str) -> dict[str, Any] | None:
             extras["isError"] = not ok
     elif role == "assistant":
         body = {"role": "assistant", "content": _text(msg.get("content"))}
-        thought = _str(msg.get("reasoning_content"))
+        thought = text_of(msg.get("reasoning_content"))
         if thought:
             body["reasoningContent"] = scrub_text(thought)
         calls = _tool_calls(msg.get("tool_calls"))
@@ -171,7 +166,7 @@ def _line(msg: Any, model: str) -> dict[str, Any] | None:
             extras["usage"] = usage
     else:
         return None  # "system", "developer", or something unknown
-    ts = _valid_ts(msg.get("_ts"))
+    ts = valid_ts(msg.get("_ts"))
     if ts is not None:
         body["timestamp"] = _ms(ts)
     return {"type": "message", "message": body, **extras}
@@ -189,9 +184,9 @@ def _tool_calls(value: Any) -> list[dict[str, Any]]:
             fn = {}
         out.append(
             {
-                "id": scrub_text(_str(call.get("id"))),
+                "id": scrub_text(text_of(call.get("id"))),
                 "function": {
-                    "name": scrub_text(_str(fn.get("name"))),
+                    "name": scrub_text(text_of(fn.get("name"))),
                     "arguments": _arguments(fn.get("arguments")),
                 },
             }
@@ -210,40 +205,22 @@ def _arguments(raw: Any) -> str:
     """
     if raw is None:
         return "{}"
-    text = raw if isinstance(raw, str) else _str(raw)
+    text = raw if isinstance(raw, str) else text_of(raw)
     if not text or text.isspace():
         return "{}"
     try:
-        value = scrub(_decode(text), keys=True)
+        value = scrub(decode_arguments(text), keys=True)
     except (ValueError, RecursionError):
         value = {"_raw": scrub_text(text)}
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
-# Strict JSON: NaN and Infinity are not arguments, they are a malformed string.
-_decode = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
-
-
 def _usage(value: Any) -> dict[str, int] | None:
-    if not isinstance(value, dict):
+    counts = usage_counts(value)
+    if counts is None:
         return None
-    out = {}
-    for key, name in (("input_tokens", "inputTokens"), ("output_tokens", "outputTokens")):
-        n = value.get(key)
-        if isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 1 << 53:
-            out[name] = n
-    return out or None
+    keys = ("inputTokens", "outputTokens")
+    return {k: n for k, n in zip(keys, counts, strict=True) if n is not None}
 
 
 # -- content
@@ -252,35 +229,9 @@ def _usage(value: Any) -> dict[str, int] | None:
 def _text(content: Any) -> str:
     """Content as one scrubbed string: text parts joined by newlines, other parts as notes."""
     if not isinstance(content, list):
-        return scrub_text(_str(content))
-    parts = [_part_text(part) for part in content]
+        return scrub_text(text_of(content))
+    parts = [part_text(part, IMAGE_NOTE) for part in content]
     return scrub_text("\n".join(p for p in parts if p))
-
-
-def _part_text(part: Any) -> str:
-    if not isinstance(part, dict):
-        return _str(part)
-    kind = part.get("type")
-    if kind in _TEXT_PARTS or (kind is None and "text" in part):
-        return _str(part.get("text"))
-    if kind in _IMAGE_PARTS:
-        return IMAGE_NOTE
-    if kind == "refusal":
-        return _str(part.get("refusal"))
-    return _PART_PLACEHOLDERS.get(kind, _OTHER_PART) if isinstance(kind, str) else _OTHER_PART
-
-
-def _str(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list, tuple)):
-        try:
-            return json.dumps(value, ensure_ascii=False, default=str)
-        except (ValueError, RecursionError):  # cycles and depth
-            return repr(value)
-    return str(value)
 
 
 # -- encoding and time
@@ -296,16 +247,6 @@ def _dumps(line: dict[str, Any]) -> str:
         if raw in text:
             text = text.replace(raw, escaped)
     return text + "\n"
-
-
-def _valid_ts(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        ts = float(value)
-    except OverflowError:
-        return None
-    return ts if 0.0 <= ts <= _MAX_TS else None  # the comparison also rejects NaN
 
 
 def _ms(ts: float) -> int:
