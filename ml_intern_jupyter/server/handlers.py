@@ -290,17 +290,17 @@ class ExportHandler(BaseApiHandler):
                 400, f"Unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}."
             )
 
-        def render(store: SqliteStore) -> str:
+        def render(store: SqliteStore) -> bytes:
             record = store.get_session(session_id)
             if record is None:
                 raise UnknownSessionError(session_id)
             return render_export(fmt, record, store.load_messages(session_id))
 
-        text = await self.run(render)
+        data = await self.run(render)
         self.set_header(
             "Content-Disposition", f'attachment; filename="{session_id}{EXTENSIONS[fmt]}"'
         )
-        self.finish(text.encode(), set_content_type=_EXPORT_TYPES[fmt])
+        self.finish(data, set_content_type=_EXPORT_TYPES[fmt])
 
 
 _EXPORT_TYPES = {

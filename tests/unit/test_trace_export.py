@@ -150,7 +150,7 @@ def test_every_format_is_scrubbed(store: SqliteStore, tmp_path: Path, fmt: str) 
     # Scrubbed by export itself too, not only because the store scrubs on write:
     record = store.get_session(SID)
     assert record is not None
-    raw = render_export(fmt, record, history())
+    raw = render_export(fmt, record, history()).decode()
     for text in (written, raw):
         assert SECRET not in text and HF_SECRET not in text
         assert "[REDACTED]" in text
