@@ -12,6 +12,7 @@ __all__ = [
     "LLMError",
     "MissingTokenError",
     "SessionError",
+    "ToolFailure",
     "TraceShareError",
 ]
 
@@ -26,6 +27,10 @@ class ConfigError(InternError):
 
 class SessionError(InternError):
     """An operation does not fit the session's state (unknown id, ended session)."""
+
+
+class ToolFailure(InternError):
+    """A tool call failed; the message is written for the model (it becomes the tool result)."""
 
 
 class TraceShareError(InternError):
