@@ -28,14 +28,21 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-__all__ = ["Conductor", "Gate", "Request", "Sink"]
+if TYPE_CHECKING:
+    from ..agent.messages import Outcome
+
+__all__ = ["Conductor", "Finish", "Gate", "Request", "Sink"]
 
 log = logging.getLogger(__name__)
 
 RequestKind = Literal["turn", "compact", "undo"]
 RequestState = Literal["new", "queued", "active", "paused", "done"]
+# How a request ended, as its sink's `finished` hears it: its operation's
+# outcome, or "cancelled" (withdrawn while held) / "abandoned" (a paused turn
+# the user moved on from).
+Finish = Literal["done", "error", "interrupted", "cancelled", "abandoned"]
 
 
 class Sink(Protocol):
@@ -44,7 +51,7 @@ class Sink(Protocol):
     def queued(self) -> None: ...
     def started(self) -> None: ...
     def event(self, event: Any) -> None: ...
-    def finished(self, outcome: str) -> None: ...
+    def finished(self, outcome: Finish) -> None: ...
 
 
 @dataclass(eq=False)
@@ -68,7 +75,7 @@ class Gate:
     `run(gate)` runs on the intern loop and returns the outcome ("done" if
     None); `waiting_user` is set while it waits for a click."""
 
-    run: Callable[[Gate], Awaitable[str | None]]
+    run: Callable[[Gate], Awaitable[Finish | None]]
     sink: Sink
     task: asyncio.Task[None] | None = None
     waiting_user: bool = False
@@ -240,7 +247,7 @@ class Conductor:
 
     async def _run_gate(self, gate: Gate) -> None:
         try:
-            outcome = await gate.run(gate) or "done"
+            outcome: Finish = await gate.run(gate) or "done"
         except asyncio.CancelledError:
             outcome = "interrupted"
         except Exception as exc:  # our bug: show it, keep the conductor going
@@ -267,7 +274,7 @@ class Conductor:
             else:
                 self._idle.set()
 
-    def _finish(self, request: Request, outcome: str) -> None:
+    def _finish(self, request: Request, outcome: Finish) -> None:
         request.state = "done"
         if request in self.live:
             self.live.remove(request)
@@ -316,7 +323,7 @@ class Conductor:
         except Exception:
             log.exception("a view failed on %s", event.type)
 
-    def _op_done(self, request: Request, outcome: str) -> None:
+    def _op_done(self, request: Request, outcome: Outcome) -> None:
         if outcome == "paused":
             request.state = "paused"
             self._update_idle()
