@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from ..agent.messages import Outcome
+    from ..agent.messages import ApprovalDecision, Error, Event, Operation, Outcome
+    from ..agent.session import Session
+    from ..runtime import Runtime
 
 __all__ = ["Conductor", "Finish", "Gate", "Request", "Sink"]
 
@@ -50,7 +52,7 @@ class Sink(Protocol):
 
     def queued(self) -> None: ...
     def started(self) -> None: ...
-    def event(self, event: Any) -> None: ...
+    def event(self, event: Event) -> None: ...
     def finished(self, outcome: Finish) -> None: ...
 
 
@@ -59,7 +61,7 @@ class Request:
     """One cell's (or command's) request to a session: its operations and its sink."""
 
     kind: RequestKind
-    op: Any
+    op: Operation
     sink: Sink
     # Text mode: reject every approval request with this feedback for the model.
     auto_reject: str | None = None
@@ -83,7 +85,7 @@ class Gate:
 
 
 class Conductor:
-    def __init__(self, runtime: Any, session: Any, name: str):
+    def __init__(self, runtime: Runtime, session: Session, name: str):
         self.runtime = runtime
         self.session = session
         self.name = name
@@ -96,9 +98,9 @@ class Conductor:
         self._idle.set()
         self._idle_lock = threading.Lock()
         self._incoming = 0  # handed to the intern loop by `expect`, not yet enqueued
-        self._unsubscribe: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
         # Called with the session after each turn ends (e.g. to upload its trace).
-        self.on_turn_end: Any = None
+        self.on_turn_end: Callable[[Session], None] | None = None
 
     def attach(self) -> Conductor:
         """Subscribe to the session (call from the main thread, before any request)."""
@@ -160,7 +162,7 @@ class Conductor:
             return
         self._submit(item)
 
-    def decide(self, request: Request, approvals: list[Any]) -> bool:
+    def decide(self, request: Request, approvals: list[ApprovalDecision]) -> bool:
         """The user answered an approval request; False when it no longer applies."""
         if request.state != "paused" or request not in self.live:
             return False
@@ -231,7 +233,7 @@ class Conductor:
         self._send(request, request.op, current=True)
         self._update_idle()
 
-    def _send(self, request: Request, op: Any, *, current: bool) -> None:
+    def _send(self, request: Request, op: Operation, *, current: bool) -> None:
         request.op_ids.add(op.id)
         self.routes[op.id] = request
         if current:
@@ -360,7 +362,7 @@ class Conductor:
         self.close()
 
 
-def _error(text: str) -> Any:
+def _error(text: str) -> Error:
     from ..agent.messages import Error
 
     return Error(error=text, kind="session")
