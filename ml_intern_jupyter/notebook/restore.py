@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 if TYPE_CHECKING:
     from ..store.base import SessionRecord, SessionStore
     from .sessions import NotebookSessions
-    from .turns import Conductor, Finish, Gate
+    from .turns import Conductor, Gate
 
 __all__ = [
     "CANCEL",
@@ -249,7 +249,7 @@ def seed_job(conductor: Conductor, offer: Offer, sink: Any) -> Gate:
 # ----------------------------------------------------------- the seed job
 
 
-async def _seed(conductor: Conductor, offer: Offer, job: Gate) -> Finish:  # intern thread
+async def _seed(conductor: Conductor, offer: Offer, job: Gate) -> str:  # intern thread
     from ..agent import messages as ev
     from ..agent.restore import catch_up, fits_context, restore_full
 

@@ -24,13 +24,7 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime
-    from .sessions import NotebookSessions
-    from .sidebar_rows import RowTracker
-    from .turns import Conductor
+from typing import Any
 
 __all__ = ["PROTOCOL_VERSION", "TARGET", "SidebarChannel", "note_cell", "register"]
 
@@ -49,19 +43,19 @@ class BadRequest(Exception):
 
 
 class SidebarChannel:
-    def __init__(self, sessions: NotebookSessions):
-        self.sessions = sessions
+    def __init__(self, sessions: Any):
+        self.sessions = sessions  # NotebookSessions
         self.comms: dict[str, Any] = {}  # comm_id -> comm (main thread adds/removes)
         self._comms_lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._seq = 0
-        self.trackers: dict[str, RowTracker] = {}  # by session id (intern thread only)
+        self.trackers: dict[str, Any] = {}  # session id -> RowTracker (intern thread only)
         self._cells: collections.OrderedDict[str, str | None] = collections.OrderedDict()
         self._cells_lock = threading.Lock()
         self.manager: Any = None
 
     @property
-    def runtime(self) -> Runtime:
+    def runtime(self) -> Any:
         return self.sessions.runtime
 
     # ------------------------------------------------------------- sending
@@ -98,11 +92,11 @@ class SidebarChannel:
 
     # ------------------------------------------------ sessions (intern thread)
 
-    def watch(self, name: str, conductor: Conductor) -> None:
+    def watch(self, name: str, conductor: Any) -> None:
         """A conductor was created (any thread): start tracking its session's row."""
         self.runtime.call_soon(self._track, name, conductor)
 
-    def _track(self, name: str, conductor: Conductor) -> None:
+    def _track(self, name: str, conductor: Any) -> None:
         from .sidebar_rows import RowTracker
 
         session = conductor.session
@@ -251,7 +245,7 @@ class SidebarChannel:
             return None
         raise BadRequest("Nothing is running in this session.")
 
-    def _conductor(self, session_id: str) -> tuple[Conductor, RowTracker]:  # intern thread
+    def _conductor(self, session_id: str) -> tuple[Any, Any]:  # intern thread
         tracker = self.trackers.get(session_id)
         found = self.sessions.named(session_id)
         if tracker is None or found is None:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..agent import messages as ev
-    from ..agent.session import Session
+    from ml_intern_jupyter.agent import messages as ev
+    from ml_intern_jupyter.agent.session import Session
 
 __all__ = ["ARGS_MAX_CHARS", "ROW_INTERVAL", "RowTracker"]
 
@@ -205,7 +205,7 @@ class RowTracker:
         self.running.pop(e.tool_call_id, None)
         self._drop_pending(e.tool_call_id)
 
-    def _on_approval_required(self, e: ev.ApprovalRequired) -> None:
+    def _on_approval_required(self, e: Any) -> None:
         from ..traces.redact import scrub_text
 
         self.pending, self.decided = [], set()
@@ -230,7 +230,7 @@ class RowTracker:
             message = f"{len(e.tools)} tool call(s) wait for your approval ({tools})."
         self.notice("approval", e, message)
 
-    def _on_error(self, e: ev.Error) -> None:
+    def _on_error(self, e: Any) -> None:
         from ..traces.redact import scrub_text
 
         self.error = scrub_text(e.error)

@@ -33,7 +33,7 @@ from .tool_display import (
 )
 
 if TYPE_CHECKING:
-    from ..agent import messages as ev
+    from ml_intern_jupyter.agent import messages as ev
 
 __all__ = [
     "STATE_LABELS",

@@ -28,12 +28,12 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 if TYPE_CHECKING:
-    from ..agent.messages import ApprovalDecision, Error, Event, Operation, Outcome
-    from ..agent.session import Session
-    from ..runtime import Runtime
+    from ml_intern_jupyter.agent.messages import ApprovalDecision, Event, Operation, Outcome
+    from ml_intern_jupyter.agent.session import Session
+    from ml_intern_jupyter.runtime import Runtime
 
 __all__ = ["Conductor", "Finish", "Gate", "Request", "Sink"]
 
@@ -77,7 +77,7 @@ class Gate:
     `run(gate)` runs on the intern loop and returns the outcome ("done" if
     None); `waiting_user` is set while it waits for a click."""
 
-    run: Callable[[Gate], Awaitable[Finish | None]]
+    run: Callable[[Gate], Awaitable[str | None]]
     sink: Sink
     task: asyncio.Task[None] | None = None
     waiting_user: bool = False
@@ -249,7 +249,8 @@ class Conductor:
 
     async def _run_gate(self, gate: Gate) -> None:
         try:
-            outcome: Finish = await gate.run(gate) or "done"
+            # the gate's coroutine (notebook/restore.py `_seed`) returns a Finish
+            outcome = cast(Finish, await gate.run(gate) or "done")
         except asyncio.CancelledError:
             outcome = "interrupted"
         except Exception as exc:  # our bug: show it, keep the conductor going
@@ -362,7 +363,7 @@ class Conductor:
         self.close()
 
 
-def _error(text: str) -> Error:
+def _error(text: str) -> Any:
     from ..agent.messages import Error
 
     return Error(error=text, kind="session")
