@@ -19,6 +19,7 @@ from ..tools.plan import unfinished
 from . import messages as ev
 from .context import RESTORE_PROMPT, transcript_for_summary
 from .llm import LLMResponse
+from .states import LLMCallKind, ToolCallState
 
 if TYPE_CHECKING:
     from .session import PendingCall, Session
@@ -308,7 +309,7 @@ class TurnRunner:
             self._account(response, "turn")
             return response
 
-    def _account(self, response: LLMResponse, kind: str) -> None:
+    def _account(self, response: LLMResponse, kind: LLMCallKind) -> None:
         s = self.s
         for probe in response.probes:  # the effort probe that preceded this call
             self._account(probe, "probe")
@@ -434,10 +435,10 @@ class TurnRunner:
             )
         )
 
-    def _state(self, cid: str, tool: str, state: str) -> None:
+    def _state(self, cid: str, tool: str, state: ToolCallState) -> None:
         self.s.emit(ev.ToolStateChange(tool_call_id=cid, tool=tool, state=state))
 
-    def _close_pending(self, text: str, state: str) -> None:
+    def _close_pending(self, text: str, state: ToolCallState) -> None:
         s = self.s
         for call in s.pending:
             if call.kind == "tool":  # a spend pause has no tool call in the history

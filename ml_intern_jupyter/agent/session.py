@@ -44,6 +44,7 @@ from .guards import DoomLoopGuard, MalformedStreak
 from .llm import LLMClient
 from .messaging import Notifier
 from .persistence import Recorder
+from .states import RunState
 
 __all__ = ["PendingCall", "Session", "Subscriber", "Totals"]
 
@@ -145,7 +146,7 @@ class Session:
         self.plan: list[dict[str, Any]] = []
         self.pending: list[PendingCall] = []
         self.read_files: dict[str, float] = {}
-        self.state = "idle"  # idle | processing | waiting_approval | ended
+        self.state: RunState = "idle"
         self.doom = DoomLoopGuard()
         self.malformed = MalformedStreak()
         self.recorder: Recorder | None = None  # set to save the session to a store

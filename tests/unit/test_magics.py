@@ -24,27 +24,6 @@ FAKE_MODEL = "vllm/test-model"
 
 
 @pytest.fixture
-def ip() -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.extension_manager.load_extension("ml_intern_jupyter")
-    yield shell
-    shell.extension_manager.unload_extension("ml_intern_jupyter")
-
-
-@pytest.fixture
-def fresh_sessions(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """This kernel's session map starts empty; sessions made here are shut down after."""
-    monkeypatch.setattr(sessions_module, "_sessions", None)
-    yield
-    current = sessions_module._sessions
-    if current is not None:
-        from ml_intern_jupyter.agent.messages import Shutdown
-
-        for _name, conductor in current.items():
-            current.runtime.submit(conductor.session.id, Shutdown())
-
-
-@pytest.fixture
 def fake(llm_env: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, fresh_sessions: None) -> Any:
     monkeypatch.setenv("ML_INTERN_MODEL", FAKE_MODEL)
     return llm_env

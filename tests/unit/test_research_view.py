@@ -23,12 +23,6 @@ REPORT_B = "## Answer\nBeta needs 2 epochs."
 
 
 @pytest.fixture
-def server() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer() as srv:
-        yield srv
-
-
-@pytest.fixture
 def web(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWeb]:
     fake = FakeWeb().start()
     fake.results = [("DPO paper", "https://arxiv.org/abs/2305.18290", "alpha beta dpo")]
