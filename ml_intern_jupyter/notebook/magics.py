@@ -247,7 +247,7 @@ class InternMagics(Magics):
     @line_cell_magic
     def intern(self, line: str, cell: str | None = None) -> Any:
         """Ask the ML intern (`%%intern`) or run a command (`%intern help`)."""
-        from . import commands
+        from .commands import run as commands
 
         if cell is None:
             return commands.run_line(self.shell, parse_line(line))
@@ -258,14 +258,15 @@ def load(ipython: Any) -> None:
     """Register the magics and the sidebar's comm target, start warming up the intern
     thread (cheap; idempotent)."""
     ipython.register_magics(InternMagics)
-    from . import commands, sidebar
+    from .commands import run as commands
+    from .sidebar import channel as sidebar
 
     sidebar.register(ipython)
     commands.prewarm()
 
 
 def unload(ipython: Any) -> None:
-    from . import sidebar
+    from .sidebar import channel as sidebar
 
     sidebar.unregister()
     magics = ipython.magics_manager.magics

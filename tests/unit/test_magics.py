@@ -10,7 +10,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from ml_intern_jupyter.notebook import sessions as sessions_module
+from ml_intern_jupyter.notebook.conductor import sessions as sessions_module
 from ml_intern_jupyter.notebook.magics import (
     COMMANDS,
     CellOptions,
@@ -286,7 +286,7 @@ def test_session_commands(ip: InteractiveShell, capsys: Any, fake: FakeLLMServer
     assert "1 turn(s)" in out
 
     with pytest.raises(UsageError, match="Invalid config value for 'reasoning_effort'"):
-        from ml_intern_jupyter.notebook import commands
+        from ml_intern_jupyter.notebook.commands import run as commands
 
         commands._setting(
             sessions_module.notebook_sessions(), "work", "reasoning_effort", "max", "x"

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 if TYPE_CHECKING:
-    from ..store.base import SessionRecord, SessionStore
+    from ...store.base import SessionRecord, SessionStore
     from .sessions import NotebookSessions
     from .turns import Conductor, Gate
 
@@ -174,8 +174,8 @@ def _find_previous(
     sessions: NotebookSessions, name: str, explicit: bool, config: Any
 ) -> tuple[Previous | None, tuple[str, Conductor] | None, str | None]:
     """(expired session, live (name, conductor) of the latest one, notice)."""
-    from ..agent.context import is_real_user
-    from ..store.base import StoreError
+    from ...agent.context import is_real_user
+    from ...store.base import StoreError
 
     store = sessions.saving.get(config)
     if store is None:
@@ -210,7 +210,7 @@ def open_conductor(
     Blocking (store I/O, session creation). Raises `InternError` (bad config).
     `choice` (one of CHOICES) skips asking; `sink(offer)` makes the seed job's sink.
     """
-    from ..config import load_config
+    from ...config import load_config
 
     if not new:
         conductor = sessions.get(name)
@@ -250,8 +250,8 @@ def seed_job(conductor: Conductor, offer: Offer, sink: Any) -> Gate:
 
 
 async def _seed(conductor: Conductor, offer: Offer, job: Gate) -> str:  # intern thread
-    from ..agent import messages as ev
-    from ..agent.restore import catch_up, fits_context, restore_full
+    from ...agent import messages as ev
+    from ...agent.restore import catch_up, fits_context, restore_full
 
     session = conductor.session
     previous = offer.previous
@@ -315,7 +315,7 @@ async def _seed(conductor: Conductor, offer: Offer, job: Gate) -> str:  # intern
 
 def _abort(conductor: Conductor, message: str) -> None:  # intern thread
     """Drop the unseeded session: queued requests fail, nothing of it is saved."""
-    from ..agent.messages import Shutdown
+    from ...agent.messages import Shutdown
 
     session = conductor.session
     session.recorder = None
