@@ -10,14 +10,14 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from ml_intern_jupyter.notebook.conductor import sessions as sessions_module
-from ml_intern_jupyter.notebook.magics import (
+from ml_intern_jupyter.notebook.commands.parse import (
     COMMANDS,
     CellOptions,
     LineCommand,
     parse_cell_line,
     parse_line,
 )
+from ml_intern_jupyter.notebook.conductor import sessions as sessions_module
 from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
 
 FAKE_MODEL = "vllm/test-model"

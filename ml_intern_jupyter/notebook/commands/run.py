@@ -16,8 +16,8 @@ from IPython.core.error import UsageError
 
 from ...errors import InternError
 from ..conductor.sessions import DEFAULT_NAME, NotebookSessions, notebook_sessions, totals_of
-from ..magics import COMMANDS, NOT_YET, CellOptions, LineCommand, help_text
 from ..sidebar.channel import note_cell
+from .parse import COMMANDS, NOT_YET, CellOptions, LineCommand, help_text
 from .saved import SAVED_COMMANDS, run_saved
 
 __all__ = ["login", "prewarm", "run_cell", "run_line"]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ...config import Config
     from ...store.base import SessionRecord, SessionStore
     from ..conductor.sessions import NotebookSessions
-    from ..magics import LineCommand
+    from .parse import LineCommand
 
 __all__ = ["SAVED_COMMANDS", "find_saved", "print_saved", "run_saved"]
 
