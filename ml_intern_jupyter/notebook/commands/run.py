@@ -17,15 +17,14 @@ from IPython.core.error import UsageError
 from ...errors import InternError
 from ..conductor.sessions import DEFAULT_NAME, NotebookSessions, notebook_sessions, totals_of
 from ..sidebar.channel import note_cell
+from ..view.login import login
+from .order import BUSY
+from .order import ORDER as _ORDER
 from .parse import COMMANDS, NOT_YET, CellOptions, LineCommand, help_text
 from .saved import SAVED_COMMANDS, run_saved
 
 __all__ = ["login", "prewarm", "run_cell", "run_line"]
 
-BUSY = (
-    "The intern is busy with a turn in session '{name}'; run `%intern {cmd}` when it ends, "
-    "or `%intern stop` first."
-)
 COMMAND_TIMEOUT_S = 900
 
 
@@ -115,10 +114,6 @@ def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
     view.display()
     sessions.begin_create(name)  # line commands wait until the request reaches the session
     threading.Thread(target=_start_new, args=(sessions, name, opts, view, job), daemon=True).start()
-
-
-# Keeps requests in the order their cells ran while a session is being created.
-_ORDER = threading.Lock()
 
 
 def _start_new(
@@ -631,23 +626,6 @@ def _cost(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
         print(f"All sessions in this kernel: {tokens:,} tokens · ${total:.4f}")
     for line in spend_lines(sessions):
         print(line)
-
-
-def login(shell: Any = None) -> None:
-    """Log in to Hugging Face: a form in notebooks, a prompt in a terminal."""
-    import huggingface_hub
-
-    if shell is None:
-        try:
-            from IPython import get_ipython
-
-            shell = get_ipython()
-        except ImportError:
-            shell = None
-    if type(shell).__name__ == "ZMQInteractiveShell":
-        huggingface_hub.notebook_login()
-    else:
-        huggingface_hub.interpreter_login()
 
 
 def _share_traces(sessions: Any, name: str, args: list[str]) -> None:

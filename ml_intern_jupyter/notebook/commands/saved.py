@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from ...errors import InternError
+from .order import BUSY
+from .order import ORDER as _ORDER
 
 if TYPE_CHECKING:
     from ...config import Config
@@ -150,7 +152,6 @@ def resume(sessions: NotebookSessions, ident: str, *, name: str | None = None) -
         run_seed_blocking,
         seed_job,
     )
-    from .run import _ORDER, BUSY
 
     config = _config()
     store = _store(sessions, config)

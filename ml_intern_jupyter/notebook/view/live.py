@@ -34,6 +34,7 @@ from ..render.transcript import (
     plan_html,
     usage_text,
 )
+from .login import login
 from .parts import (
     AppendBox,
     ApprovalPanel,
@@ -192,8 +193,6 @@ class LiveView:
             self.runtime.call_soon(self.conductor.decide, self.job, decisions)
 
     def _on_login(self, _button: Any) -> None:
-        from ..commands.run import login
-
         with self._login_out:
             login()
 
