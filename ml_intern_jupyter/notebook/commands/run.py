@@ -16,12 +16,17 @@ from IPython.core.error import UsageError
 
 from ...errors import InternError
 from ..conductor.sessions import DEFAULT_NAME, NotebookSessions, notebook_sessions, totals_of
+from ..conductor.turns import Request
 from ..sidebar.channel import note_cell
+from ..view.frontend import widgets_available
 from ..view.login import login
+from .mcp import mcp_command
 from .order import BUSY
 from .order import ORDER as _ORDER
 from .parse import COMMANDS, NOT_YET, CellOptions, LineCommand, help_text
-from .saved import SAVED_COMMANDS, run_saved
+from .proposed import insert_last_proposed
+from .saved import SAVED_COMMANDS, print_saved, run_saved
+from .spend import spend_lines
 
 __all__ = ["login", "prewarm", "run_cell", "run_line"]
 
@@ -70,8 +75,6 @@ def _warm(runtime: Any) -> None:  # intern thread
 
 
 def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
-    from ..view.frontend import widgets_available
-
     text = body.strip()
     if not text:
         raise UsageError(
@@ -335,8 +338,6 @@ def _default_model() -> str:
 
 
 def _sessions(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
-    from .saved import print_saved
-
     items = sessions.items()
     if not items:
         print("No sessions in this kernel yet; a %%intern cell starts one.")
@@ -440,7 +441,6 @@ def _show_picker(
     sessions: NotebookSessions, name: str, current: str, suggested: list[Any], found: Any
 ) -> None:
     from ..view import model_picker as picker
-    from ..view.frontend import widgets_available
 
     shell = getattr(sessions, "shell", None)
     if not widgets_available(shell):
@@ -516,7 +516,6 @@ def _wait(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
 def _job(sessions: NotebookSessions, name: str, kind: str) -> tuple[str, list[Any]]:
     """Run a compact/undo job to its end; (outcome, events)."""
     from ...agent.messages import Compact, Undo
-    from ..conductor.turns import Request
     from ..render.text import QueueSink
 
     conductor = _existing(sessions, name)
@@ -590,14 +589,10 @@ def _history(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
 
 
 def _cell(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
-    from .proposed import insert_last_proposed
-
     insert_last_proposed(sessions, name)
 
 
 def _cost(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
-    from .spend import spend_lines
-
     conductor = sessions.get(name)
     if conductor is None:
         print("No session yet: nothing spent.")
@@ -645,8 +640,6 @@ def _in_kernel() -> bool:
 
 
 def _mcp(sessions: NotebookSessions, name: str, args: list[str]) -> None:
-    from .mcp import mcp_command
-
     mcp_command(sessions, name, args, conductor=_conductor, configure=configure)
 
 

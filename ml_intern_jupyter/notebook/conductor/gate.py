@@ -28,10 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from .turns import Gate
+
 if TYPE_CHECKING:
     from ...store.base import SessionRecord, SessionStore
     from .sessions import NotebookSessions
-    from .turns import Conductor, Gate
+    from .turns import Conductor
 
 __all__ = [
     "CANCEL",
@@ -241,8 +243,6 @@ def open_conductor(
 
 def seed_job(conductor: Conductor, offer: Offer, sink: Any) -> Gate:
     """The gate that asks "Where were we?" and seeds the session before any request."""
-    from .turns import Gate
-
     return Gate(functools.partial(_seed, conductor, offer), sink)
 
 

@@ -26,6 +26,9 @@ import threading
 import time
 from typing import Any
 
+from ..conductor.sessions import notebook_sessions
+from .rows import RowTracker
+
 __all__ = ["PROTOCOL_VERSION", "TARGET", "SidebarChannel", "note_cell", "register"]
 
 log = logging.getLogger(__name__)
@@ -97,8 +100,6 @@ class SidebarChannel:
         self.runtime.call_soon(self._track, name, conductor)
 
     def _track(self, name: str, conductor: Any) -> None:
-        from .rows import RowTracker
-
         session = conductor.session
         if session.id in self.trackers or conductor.closed:
             return
@@ -291,8 +292,6 @@ def register(shell: Any) -> SidebarChannel | None:
     manager = _comm_manager(shell)
     if manager is None:
         return None
-    from ..conductor.sessions import notebook_sessions
-
     with _lock:
         if _channel is None:
             sessions = notebook_sessions()
