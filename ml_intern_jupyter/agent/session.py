@@ -45,7 +45,7 @@ from .llm import LLMClient
 from .messaging import Notifier
 from .persistence import Recorder
 
-__all__ = ["PendingCall", "Session", "Subscriber", "Totals"]
+__all__ = ["ParkedCall", "Session", "Subscriber", "Totals"]
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,9 @@ class Totals:
 
 
 @dataclass
-class PendingCall:
-    """A parsed tool call waiting for the user's decision."""
+class ParkedCall:
+    """A parsed tool call (or a spend pause) parked until the user decides; the event
+    carries it as `messages.PendingCall`."""
 
     tool_call_id: str
     tool: str
@@ -143,7 +144,7 @@ class Session:
             spend_pause_usd=config.spend_pause_usd or None,
         )
         self.plan: list[dict[str, Any]] = []
-        self.pending: list[PendingCall] = []
+        self.pending: list[ParkedCall] = []
         self.read_files: dict[str, float] = {}
         self.state = "idle"  # idle | processing | waiting_approval | ended
         self.doom = DoomLoopGuard()

@@ -150,7 +150,7 @@ def resume(sessions: NotebookSessions, ident: str, *, name: str | None = None) -
         Previous,
         TextSeedSink,
         run_seed_blocking,
-        seed_job,
+        seed_gate,
     )
 
     config = _config()
@@ -177,7 +177,7 @@ def resume(sessions: NotebookSessions, ident: str, *, name: str | None = None) -
     with _ORDER:
         conductor = _new_conductor(sessions, name, record.model)
     offer = Offer(previous, RESUME)
-    opened = Opened(conductor, name, seed_job(conductor, offer, TextSeedSink()), offer)
+    opened = Opened(conductor, name, seed_gate(conductor, offer, TextSeedSink()), offer)
     sessions.current = name
     outcome = run_seed_blocking(sessions, opened, _plain, announce=False)
     if outcome == "done":

@@ -238,10 +238,10 @@ def open_conductor(
     if previous is None:
         return Opened(conductor, name, notice=notice)
     offer = Offer(previous, choice)
-    return Opened(conductor, name, seed_job(conductor, offer, sink(offer)), offer, notice)
+    return Opened(conductor, name, seed_gate(conductor, offer, sink(offer)), offer, notice)
 
 
-def seed_job(conductor: Conductor, offer: Offer, sink: Any) -> Gate:
+def seed_gate(conductor: Conductor, offer: Offer, sink: Any) -> Gate:
     """The gate that asks "Where were we?" and seeds the session before any request."""
     return Gate(functools.partial(_seed, conductor, offer), sink)
 
