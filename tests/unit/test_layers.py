@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("importlinter", reason="import-linter comes with the test extra")
+pytest.importorskip(
+    "importlinter",
+    reason="import-linter (the test extra installs it on Python 3.11 and later) is not installed",
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "ml_intern_jupyter"
