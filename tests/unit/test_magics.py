@@ -117,6 +117,9 @@ def test_saved_session_commands_parse() -> None:
         "export", ["t.jsonl"], "abc", "claude_code"
     )
     assert parse_line("export --format=json out") == LineCommand("export", ["out"], None, "json")
+    assert parse_line("export t.jsonl --format hf_session") == LineCommand(
+        "export", ["t.jsonl"], None, "hf_session"
+    )
 
 
 @pytest.mark.parametrize(
@@ -124,7 +127,10 @@ def test_saved_session_commands_parse() -> None:
     [
         ("resume", "`%intern resume` needs a session id: usage is `%intern resume ID`"),
         ("export", "`%intern export` needs a file path"),
-        ("export out.md --format html", "Unknown export format 'html'. Valid formats: claude_code"),
+        (
+            "export out.md --format html",
+            "Unknown export format 'html'. Valid formats: claude_code, hf_session, markdown, json.",
+        ),
         ("export out.md --format", "--format needs a format"),
         ("status --format json", "--format only goes with `%intern export`."),
         ("resume a b", "Too many arguments for `resume`: usage is `%intern resume ID`."),

@@ -308,6 +308,14 @@ def test_export_the_current_session_and_a_saved_one(
     ip.run_line_magic("intern", f"export {tmp_path} -s old1")  # a directory: <id>.jsonl in it
     lines = (tmp_path / "old1.jsonl").read_text().splitlines()
     assert [json.loads(line)["type"] for line in lines] == ["user", "assistant"]
+    ip.run_line_magic("intern", f"export {tmp_path / 'hub.jsonl'} --format hf_session")
+    assert "as hf_session to" in capsys.readouterr().out
+    hub = [json.loads(line) for line in (tmp_path / "hub.jsonl").read_text().splitlines()]
+    assert hub[0]["type"] == "session" and hub[0]["harness"] == "ml-intern-jupyter"
+    assert [(line["message"]["role"], line["message"]["content"]) for line in hub[1:]] == [
+        ("user", "Say hello."),
+        ("assistant", "Hello there."),
+    ]
 
 
 def test_export_errors_are_one_clear_line(

@@ -25,7 +25,7 @@ CELL_FLAGS = (
 )
 # After a kernel restart: how to continue this notebook's saved session.
 RESUME_FLAGS = {"--catch-up": "catch_up", "--restore": "restore", "--fresh": "fresh"}
-EXPORT_FORMATS = ("claude_code", "markdown", "json")
+EXPORT_FORMATS = ("claude_code", "hf_session", "markdown", "json")
 # command -> (argument usage, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "help": ("", "show this help"),
@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": (
         "PATH [--format F] [-s ID]",
         "write a saved session (default: the current one) to a file; "
-        "F: claude_code, markdown or json",
+        "F: claude_code, hf_session, markdown or json",
     ),
     "resume": ("ID", "continue a saved session here (full history if it fits, else a summary)"),
 }
