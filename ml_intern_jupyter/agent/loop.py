@@ -22,7 +22,7 @@ from .llm import LLMResponse
 from .states import LLMCallKind, ToolCallState
 
 if TYPE_CHECKING:
-    from .session import PendingCall, Session
+    from .session import ParkedCall, Session
 
 __all__ = ["TurnRunner"]
 
@@ -118,7 +118,7 @@ class TurnRunner:
             return
 
         async def body() -> None:
-            approved: list[tuple[PendingCall, bool]] = []
+            approved: list[tuple[ParkedCall, bool]] = []
             rejected: dict[str, str] = {}
             for call in pending:
                 d = by_id.get(call.tool_call_id)
@@ -348,11 +348,11 @@ class TurnRunner:
         s.history.add_assistant(response.content, response.tool_calls, **_call_facts(response))
         if response.content:
             s.emit(ev.AssistantMessage(content=response.content))
-        from .session import PendingCall
+        from .session import ParkedCall
 
         results: dict[str, ToolResult] = {}
         auto: list[tuple[str, str, dict[str, Any]]] = []
-        asks: list[PendingCall] = []
+        asks: list[ParkedCall] = []
         notes: list[str] = []
         for call in response.tool_calls:
             cid, name = call["id"], call["name"]
@@ -371,7 +371,7 @@ class TurnRunner:
             decision = s.policy.decide(spec, args, cid)
             if decision.needs_approval:
                 asks.append(
-                    PendingCall(cid, name, args, decision.reason, decision.estimated_cost_usd)
+                    ParkedCall(cid, name, args, decision.reason, decision.estimated_cost_usd)
                 )
             else:
                 auto.append((cid, name, args))
@@ -463,7 +463,7 @@ class TurnRunner:
         threshold = s.policy.spend_pause_due(t.cost_usd)
         if threshold is None:
             return False
-        from .session import PendingCall
+        from .session import ParkedCall
 
         following = s.policy.next_spend_pause(t.cost_usd)
         args = {
@@ -478,7 +478,7 @@ class TurnRunner:
             f"jobs ${t.jobs_usd:.2f}), past the ${threshold:.2f} spend pause. Approve to go on "
             f"(next pause at ${following:.2f}); reject to end this turn."
         )
-        call = PendingCall(
+        call = ParkedCall(
             f"spend_pause_{threshold:g}_{s.totals.llm_calls}",
             SPEND_PAUSE_TOOL,
             args,
@@ -504,7 +504,7 @@ class TurnRunner:
         return True
 
     async def _after_spend_pause(
-        self, pending: list[PendingCall], by_id: dict[str, ev.ApprovalDecision]
+        self, pending: list[ParkedCall], by_id: dict[str, ev.ApprovalDecision]
     ) -> None:
         s = self.s
         s.policy.acknowledge_spend(s.totals.cost_usd)

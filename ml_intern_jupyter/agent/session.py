@@ -46,7 +46,7 @@ from .messaging import Notifier
 from .persistence import Recorder
 from .states import RunState
 
-__all__ = ["PendingCall", "Session", "Subscriber", "Totals"]
+__all__ = ["ParkedCall", "Session", "Subscriber", "Totals"]
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,9 @@ class Totals:
 
 
 @dataclass
-class PendingCall:
-    """A parsed tool call waiting for the user's decision."""
+class ParkedCall:
+    """A parsed tool call (or a spend pause) parked until the user decides; the event
+    carries it as `messages.PendingCall`."""
 
     tool_call_id: str
     tool: str
@@ -144,7 +145,7 @@ class Session:
             spend_pause_usd=config.spend_pause_usd or None,
         )
         self.plan: list[dict[str, Any]] = []
-        self.pending: list[PendingCall] = []
+        self.pending: list[ParkedCall] = []
         self.read_files: dict[str, float] = {}
         self.state: RunState = "idle"
         self.doom = DoomLoopGuard()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from ml_intern_jupyter.notebook import sessions as sessions_module
+from ml_intern_jupyter.notebook.conductor import sessions as sessions_module
 from ml_intern_jupyter.store.sqlite import SqliteStore
 from tests.fakes.hub_server import FakeHub
 from tests.fakes.llm_server import FakeLLMServer

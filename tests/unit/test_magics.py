@@ -10,14 +10,14 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from ml_intern_jupyter.notebook import sessions as sessions_module
-from ml_intern_jupyter.notebook.magics import (
+from ml_intern_jupyter.notebook.commands.parse import (
     COMMANDS,
     CellOptions,
     LineCommand,
     parse_cell_line,
     parse_line,
 )
+from ml_intern_jupyter.notebook.conductor import sessions as sessions_module
 from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
 
 FAKE_MODEL = "vllm/test-model"
@@ -271,7 +271,7 @@ def test_session_commands(ip: InteractiveShell, capsys: Any, fake: FakeLLMServer
     assert "1 turn(s)" in out
 
     with pytest.raises(UsageError, match="Invalid config value for 'reasoning_effort'"):
-        from ml_intern_jupyter.notebook import commands
+        from ml_intern_jupyter.notebook.commands import run as commands
 
         commands._setting(
             sessions_module.notebook_sessions(), "work", "reasoning_effort", "max", "x"

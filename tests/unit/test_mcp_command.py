@@ -10,7 +10,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from ml_intern_jupyter.notebook.magics import parse_line
+from ml_intern_jupyter.notebook.commands.parse import parse_line
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.fakes.mcp_server import stdio_entry
 from tests.unit.test_magics import fake  # noqa: F401 - fixture (ip, fresh_sessions: conftest)

@@ -20,9 +20,9 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from ml_intern_jupyter.agent.context import RESTORE_PROMPT
 from ml_intern_jupyter.agent.restore import RESTART_NOTE
-from ml_intern_jupyter.notebook import sessions as sessions_module
-from ml_intern_jupyter.notebook.persist import notebook_id
-from ml_intern_jupyter.notebook.restore import ago
+from ml_intern_jupyter.notebook.conductor import sessions as sessions_module
+from ml_intern_jupyter.notebook.conductor.gate import ago
+from ml_intern_jupyter.notebook.conductor.kernel_store import notebook_id
 from ml_intern_jupyter.store import SessionRecord, SqliteStore
 from tests.fakes.llm_server import ErrorReply, FakeLLMServer, Reply
 from tests.unit.conftest import shutdown_sessions

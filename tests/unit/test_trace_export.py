@@ -165,7 +165,7 @@ def test_directory_target_and_missing_parents(store: SqliteStore, tmp_path: Path
 
 
 def test_the_magic_offers_every_format() -> None:
-    from ml_intern_jupyter.notebook.magics import EXPORT_FORMATS
+    from ml_intern_jupyter.notebook.commands.parse import EXPORT_FORMATS
 
     assert EXPORT_FORMATS == FORMATS
     assert set(EXTENSIONS) == set(FORMATS)

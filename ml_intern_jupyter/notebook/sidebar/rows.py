@@ -37,7 +37,7 @@ Publish = Callable[[dict[str, Any]], None]
 
 def arguments_text(arguments: Any) -> tuple[str, bool]:
     """A tool call's arguments as scrubbed JSON text, at most ARGS_MAX_CHARS; (text, truncated)."""
-    from ..traces.redact import scrub
+    from ...traces.redact import scrub
 
     try:
         text = json.dumps(scrub(arguments, keys=True), ensure_ascii=False, default=str)
@@ -106,8 +106,8 @@ class RowTracker:
 
     def title(self) -> str:
         if not self._title:
-            from ..agent.context import is_real_user
-            from ..store.base import title_from_prompt
+            from ...agent.context import is_real_user
+            from ...store.base import title_from_prompt
 
             recorder = getattr(self.session, "recorder", None)
             title = getattr(recorder, "title", "") if recorder is not None else ""
@@ -206,7 +206,7 @@ class RowTracker:
         self._drop_pending(e.tool_call_id)
 
     def _on_approval_required(self, e: Any) -> None:
-        from ..traces.redact import scrub_text
+        from ...traces.redact import scrub_text
 
         self.pending, self.decided = [], set()
         for call in e.tools:
@@ -231,7 +231,7 @@ class RowTracker:
         self.notice("approval", e, message)
 
     def _on_error(self, e: Any) -> None:
-        from ..traces.redact import scrub_text
+        from ...traces.redact import scrub_text
 
         self.error = scrub_text(e.error)
         self.notice("error", e, self.error)

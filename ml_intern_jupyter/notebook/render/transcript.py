@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .render import CSS, ROOT_CLASS, compact_args, escape, markdown_html
+from .markup import CSS, ROOT_CLASS, compact_args, escape, markdown_html
 from .tool_display import (
     LOGS_KEPT,
     display_html,

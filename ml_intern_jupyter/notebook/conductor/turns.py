@@ -166,7 +166,7 @@ class Conductor:
         """The user answered an approval request; False when it no longer applies."""
         if request.state != "paused" or request not in self.live:
             return False
-        from ..agent.messages import ExecApproval
+        from ...agent.messages import ExecApproval
 
         request.state = "active"
         self._send(request, ExecApproval(approvals=approvals), current=True)
@@ -186,7 +186,7 @@ class Conductor:
             if item.state in ("new", "queued"):
                 self.session.withdraw(item.current)
                 return  # its op_done("interrupted") ends it
-            from ..agent.messages import Interrupt
+            from ...agent.messages import Interrupt
 
             # A paused turn ends with the interrupt's own op_done; a running
             # one with its operation's op_done ("interrupted").
@@ -338,7 +338,7 @@ class Conductor:
         self._finish(request, outcome)
 
     def _auto_reject(self, request: Request) -> None:
-        from ..agent.messages import ApprovalDecision
+        from ...agent.messages import ApprovalDecision
 
         self.decide(
             request,
@@ -364,6 +364,6 @@ class Conductor:
 
 
 def _error(text: str) -> Any:
-    from ..agent.messages import Error
+    from ...agent.messages import Error
 
     return Error(error=text, kind="session")
