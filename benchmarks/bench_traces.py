@@ -221,7 +221,7 @@ def _breakdown(messages: list[dict[str, Any]], kwargs: dict[str, Any], runs: int
         for part, (data, starts, ends, fb), (secret, split) in zip(
             built, encoded, scans, strict=True
         ):
-            b._mend(out, part, memoryview(data), starts, ends, secret | fb, split)
+            b._mend(out, part, data, starts, ends, secret | fb, split)
         return b"".join(out)
 
     print(

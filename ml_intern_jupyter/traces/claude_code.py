@@ -391,31 +391,39 @@ class TraceBuilder:
         out: list[Any] = []
         for built, data, starts, ends, fallback, scan in chunks:
             secret, split = scan if isinstance(scan, tuple) else scan.result()
-            self._mend(out, built, memoryview(data), starts, ends, secret | fallback, split)
+            self._mend(out, built, data, starts, ends, secret | fallback, split)
         return out
 
     def _mend(
         self,
         out: list[Any],
         built: list[Any],
-        data: memoryview,
+        data: bytes,
         starts: list[int],
         ends: list[int],
         scrub: set[int],
         split: set[int],
     ) -> None:
-        """Append to `out` each line of `data` and its newline, with the lines
+        """Append to `out` the lines of `data`, each with its newline, the lines
         in `scrub` built again scrubbed and the raw line splitters in the lines
         in `split` escaped."""
-        for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        text = bytearray(data)
+        for end in ends:  # the comma (or closing bracket) after each line
+            text[end] = 0x0A
+        view = memoryview(text)
+        pos = starts[0]
+        for i in sorted(scrub | split):
+            start, end = starts[i], ends[i] + 1
+            out.append(view[pos:start])
             if i in scrub:
                 msg, index, parent, _line = built[i]
                 line = self._line(msg, index, parent, True)
                 assert line is not None  # scrubbing never empties a line
                 out.append(_dumps(line)[0])
-                continue
-            out.append(_escape_splitters(bytes(data[start:end])) if i in split else data[start:end])
-            out.append(b"\n")
+            else:
+                out.append(_escape_splitters(bytes(view[start:end])))
+            pos = end
+        out.append(view[pos:])
 
     def extend(self, messages: list[dict[str, Any]]) -> TraceBuilder:
         """Consume `messages` (the next ones in the history) and encode their lines."""
