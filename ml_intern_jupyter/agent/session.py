@@ -44,6 +44,7 @@ from .guards import DoomLoopGuard, MalformedStreak
 from .llm import LLMClient
 from .messaging import Notifier
 from .persistence import Recorder
+from .snapshot import STREAMING, SessionSnapshot, snapshot_of
 
 __all__ = ["PendingCall", "Session", "Subscriber", "Totals"]
 
@@ -186,6 +187,9 @@ class Session:
         self._turn: asyncio.Task[None] | None = None
         self._interrupting = False
         self._closed = False
+        self._first_title = ""  # from the first request, for snapshots
+        # What other threads read (see snapshot.py); replaced after each change.
+        self.snapshot: SessionSnapshot = self._snapshot()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -231,6 +235,7 @@ class Session:
         self.mcp.apply(self.config)
         if self.config.spend_pause_usd != previous.spend_pause_usd:
             self.policy.spend_pause_usd = self.config.spend_pause_usd or None
+        self.snapshot = self._snapshot()
 
     # --------------------------------------------------------------- events
 
@@ -260,6 +265,8 @@ class Session:
         event.session_id = self.id
         event.seq = self._seq
         event.timestamp = time.time()
+        if event.type not in STREAMING:
+            self.snapshot = self._snapshot()
         for sub in self._subs:
             sub.queue.put_nowait(event)
         return event
@@ -582,18 +589,17 @@ class Session:
             extras={"session": self},  # the research tool runs its sub-agent on it
         )
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "session_id": self.id,
-            "model": self.config.model_name,
-            "state": self.state,
-            "messages": len(self.history.messages),
-            "prompt_tokens": self.totals.prompt_tokens,
-            "completion_tokens": self.totals.completion_tokens,
-            "cost_usd": self.totals.cost_usd,
-            "cache_read_tokens": self.totals.cache_read_tokens,
-            "cache_write_tokens": self.totals.cache_write_tokens,
-            "turns": self.totals.turns,
-            "yolo": self.policy.yolo,
-            "pending": [p.tool for p in self.pending],
-        }
+    def describe(self) -> SessionSnapshot:
+        """The latest snapshot: safe to read from any thread (see snapshot.py)."""
+        return self.snapshot
+
+    def _snapshot(self) -> SessionSnapshot:
+        title = self.recorder.title if self.recorder is not None else ""
+        if not title and not self._first_title:
+            from ..store.base import title_from_prompt
+            from .context import is_real_user
+
+            first = next((m for m in self.history.messages if is_real_user(m)), None)
+            if first is not None:
+                self._first_title = title_from_prompt(str(first.get("content") or ""))
+        return snapshot_of(self, title or self._first_title)

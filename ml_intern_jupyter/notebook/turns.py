@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-__all__ = ["Conductor", "Gate", "Request", "Sink"]
+__all__ = ["Conductor", "Gate", "Request", "RequestControls", "Sink"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,23 @@ class Gate:
     task: asyncio.Task[None] | None = None
     waiting_user: bool = False
     state: RequestState = "new"
+
+
+class RequestControls:
+    """What a request's view may do to it, and nothing more: stop it, or answer
+    its approval request. Thread-safe: both hop onto the intern loop."""
+
+    def __init__(self, runtime: Any, conductor: Conductor, request: Request):
+        self._call_soon = runtime.call_soon
+        self._conductor = conductor
+        self._request = request
+
+    def stop(self) -> None:
+        self._call_soon(self._conductor.stop, self._request)
+
+    def decide(self, approvals: list[Any]) -> None:
+        """Send the decisions; the conductor ignores them if the request no longer waits."""
+        self._call_soon(self._conductor.decide, self._request, approvals)
 
 
 class Conductor:
@@ -333,10 +350,8 @@ class Conductor:
         self.decide(
             request,
             [
-                ApprovalDecision(
-                    tool_call_id=p.tool_call_id, approved=False, feedback=request.auto_reject
-                )
-                for p in self.session.pending
+                ApprovalDecision(tool_call_id=call_id, approved=False, feedback=request.auto_reject)
+                for call_id in self.session.describe().pending_ids
             ],
         )
 
