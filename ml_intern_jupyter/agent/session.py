@@ -322,6 +322,8 @@ class Session:
             return
         if isinstance(op, ev.Shutdown):
             self._closed = True
+            if not op.save:
+                self.recorder = None  # from now on nothing of this session is saved
             if self._turn is not None and not self._turn.done():
                 self._interrupting = True
                 self._turn.cancel()
@@ -471,6 +473,9 @@ class Session:
             else:
                 self._apply_settings(dict(op.settings))
             return
+        if isinstance(op, ev.Seed):
+            await self._seed(op)
+            return
         if self.state == "ended" and not isinstance(op, ev.New):
             self.emit(
                 ev.Error(
@@ -510,6 +515,33 @@ class Session:
             self.state = "idle"
             self.emit(ev.PlanUpdate(plan=[]))
             self.emit(ev.Ready())
+
+    async def _seed(self, op: ev.Seed) -> None:
+        """Continue a saved session (see `messages.Seed`)."""
+        from .restore import catch_up, restore_full
+
+        if self.recorder is not None:
+            self.recorder.parent_id = op.parent_id or None
+            self.recorder.title = op.title
+        if op.mode == "full":
+            count = restore_full(self, op.messages)
+            self.emit(ev.Seeded(mode=op.mode, messages=count))
+            return
+
+        async def catch_up_or_drop() -> None:
+            try:
+                await catch_up(self, op.messages)
+            except asyncio.CancelledError:
+                self.recorder = None  # an unseeded session is not saved
+                self.emit(ev.Interrupted())
+                return
+            except Exception as exc:
+                self.recorder = None
+                self.emit(ev.Error(error=str(exc), kind="restore"))
+                return
+            self.emit(ev.Seeded(mode=op.mode, messages=len(self.history.messages) - 1))
+
+        await self._in_turn(catch_up_or_drop())
 
     async def _in_turn(self, coro: Awaitable[None]) -> None:
         """Run one turn as its own task so `interrupt` can cancel it anywhere."""

@@ -102,6 +102,8 @@ class Conductor:
         self.routes: dict[str, Request] = {}  # op id -> request, while it is live
         self.gate: Gate | None = None
         self.held: deque[Request] = deque()  # waiting for the gate
+        # Operations the gate itself submitted (op id -> (its end, its events)).
+        self._gate_ops: dict[str, tuple[asyncio.Future[tuple[str, list[Any]]], list[Any]]] = {}
         self._idle = threading.Event()
         self._idle.set()
         self._idle_lock = threading.Lock()
@@ -220,6 +222,19 @@ class Conductor:
             self._finish(request, "error")
         self._update_idle()
 
+    async def gate_op(self, op: Any) -> tuple[str, list[Any]]:
+        """Run `op` in the session for the open gate: (its outcome, its events).
+
+        Its events go to the gate's sink as they come (errors aside: the gate
+        words them), so nothing reaches the session outside its queue."""
+        future: asyncio.Future[tuple[str, list[Any]]] = asyncio.get_running_loop().create_future()
+        self._gate_ops[op.id] = (future, [])
+        try:
+            self.session.submit(op)
+            return await future
+        finally:
+            self._gate_ops.pop(op.id, None)
+
     def close(self) -> None:
         self.closed = True
         if self._unsubscribe is not None:
@@ -314,6 +329,10 @@ class Conductor:
             except Exception:
                 log.exception("a view failed on %s", event.type)
             return
+        gate_op = self._gate_ops.get(event.op_id) if event.op_id else None
+        if gate_op is not None:
+            self._gate_event(event, *gate_op)
+            return
         request = self.routes.get(event.op_id)
         if request is None:
             return  # another operation's (e.g. an abandoned turn's late notices)
@@ -332,6 +351,22 @@ class Conductor:
             request.sink.event(event)
         except Exception:
             log.exception("a view failed on %s", event.type)
+
+    def _gate_event(
+        self, event: Any, future: asyncio.Future[tuple[str, list[Any]]], seen: list[Any]
+    ) -> None:
+        if event.type == "op_done":
+            if not future.done():
+                future.set_result((event.outcome, seen))
+            return
+        if event.type in ("op_queued", "op_started"):
+            return
+        seen.append(event)
+        if event.type != "error" and self.gate is not None:
+            try:
+                self.gate.sink.event(event)
+            except Exception:
+                log.exception("a view failed on %s", event.type)
 
     def _op_done(self, request: Request, outcome: str) -> None:
         if outcome == "paused":
