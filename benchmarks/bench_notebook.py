@@ -114,7 +114,7 @@ def traffic(msgs: list[tuple[float, dict]], seconds: float) -> dict[str, float]:
 NAIVE = """
 import threading, time, ipywidgets as w
 from IPython.display import display
-from ml_intern_jupyter.notebook.render import markdown_html
+from ml_intern_jupyter.notebook.render.markup import markdown_html
 _text = {text!r}
 _h = w.HTML()
 display(_h)
@@ -210,7 +210,7 @@ def bench_streaming(k: KernelHarness, fake: FakeLLMServer, tokens: int) -> None:
 
 
 def _md(text: str) -> str:
-    from ml_intern_jupyter.notebook.render import markdown_html
+    from ml_intern_jupyter.notebook.render.markup import markdown_html
 
     return markdown_html(text)
 

@@ -6,12 +6,16 @@ what to do. Views show `str(exc)`; nobody should ever need a traceback.
 
 from __future__ import annotations
 
+from typing import Literal
+
 __all__ = [
     "ConfigError",
     "InternError",
     "LLMError",
+    "LLMErrorKind",
     "MissingTokenError",
     "SessionError",
+    "ToolFailure",
     "TraceShareError",
 ]
 
@@ -28,18 +32,37 @@ class SessionError(InternError):
     """An operation does not fit the session's state (unknown id, ended session)."""
 
 
+class ToolFailure(InternError):
+    """A tool call failed; the message is written for the model (it becomes the tool result)."""
+
+
 class TraceShareError(InternError):
     """Sharing traces on the Hub cannot be set up (not logged in, Hub refused or unreachable)."""
+
+
+# Why a model call failed (`LLMError.kind`, and the `kind` of its error event).
+LLMErrorKind = Literal[
+    "auth",
+    "billing",
+    "model_not_found",
+    "provider_unsupported",
+    "context_overflow",
+    "rate_limit",
+    "transient",
+    "bad_request",
+    "bad_response",
+]
 
 
 class LLMError(InternError):
     """A model call failed in a way retrying will not fix.
 
-    `kind` is one of: auth, billing, model_not_found, provider_unsupported,
-    context_overflow, rate_limit, transient, bad_request, bad_response.
+    `kind` is an `LLMErrorKind`.
     """
 
-    def __init__(self, message: str, *, kind: str = "bad_request", login_required: bool = False):
+    def __init__(
+        self, message: str, *, kind: LLMErrorKind = "bad_request", login_required: bool = False
+    ):
         super().__init__(message)
         self.kind = kind
         self.login_required = login_required

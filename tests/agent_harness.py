@@ -19,7 +19,7 @@ from tests.fakes.llm_server import FakeLLMServer, RecordedRequest, Reply
 RESEARCH_SYSTEM = "You are the research assistant"  # how the research prompt starts
 
 
-class Recorder:
+class EventLog:
     """Collects a session's events; `wait_for` waits until one of a type arrives."""
 
     def __init__(self) -> None:
@@ -83,8 +83,8 @@ def make_session(
     sleep: Any = None,
     env: dict[str, str] | None = None,
     **overrides: Any,
-) -> tuple[Session, Recorder]:
-    """A started session on the running loop, subscribed by a Recorder."""
+) -> tuple[Session, EventLog]:
+    """A started session on the running loop, subscribed by an EventLog."""
     config = make_config(workdir=workdir, **overrides)
     router = default_router(config)
     for spec in tools or []:
@@ -98,7 +98,7 @@ def make_session(
         llm_env=env if env is not None else {"VLLM_BASE_URL": server.url},
     )
     session.start()
-    rec = Recorder()
+    rec = EventLog()
     session.subscribe(rec)
     return session, rec
 
@@ -178,7 +178,7 @@ class Conversations:
 __all__ = [
     "RESEARCH_SYSTEM",
     "Conversations",
-    "Recorder",
+    "EventLog",
     "SleepLog",
     "ToolRouter",
     "make_config",

@@ -11,6 +11,9 @@ Fixtures
     ErrorReply.rate_limit(...), Disconnect(), ...)`` and inspect
     ``fake_llm.requests[-1].headers`` / ``.body`` afterwards.
 
+``server``
+    The same server as ``fake_llm`` (the name the session and loop tests use).
+
 ``llm_env``
     Points the process environment at ``fake_llm`` (via monkeypatch, undone
     after the test): ``VLLM_BASE_URL`` = the fake's url, so a model id
@@ -75,6 +78,12 @@ def fake_llm() -> Iterator[FakeLLMServer]:
     """A running scripted OpenAI-compatible server; stopped after the test."""
     with FakeLLMServer() as server:
         yield server
+
+
+@pytest.fixture
+def server(fake_llm: FakeLLMServer) -> FakeLLMServer:
+    """`fake_llm` under the name the session tests use."""
+    return fake_llm
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
-from ..errors import LLMError, MissingTokenError
+from ..errors import LLMError, LLMErrorKind, MissingTokenError
 from . import caching
 from . import catalog as _catalog
 from . import effort as effort_rules
@@ -326,7 +326,7 @@ class _Accumulator:
 
 
 class RetryableLLMError(LLMError):
-    def __init__(self, message: str, *, kind: str, retry_after: float | None = None):
+    def __init__(self, message: str, *, kind: LLMErrorKind, retry_after: float | None = None):
         super().__init__(message, kind=kind)
         self.retry_after = retry_after
 

@@ -19,9 +19,10 @@ from ..tools.plan import unfinished
 from . import messages as ev
 from .context import RESTORE_PROMPT, transcript_for_summary
 from .llm import LLMResponse
+from .states import LLMCallKind, ToolCallState
 
 if TYPE_CHECKING:
-    from .session import PendingCall, Session
+    from .session import ParkedCall, Session
 
 __all__ = ["TurnRunner"]
 
@@ -117,7 +118,7 @@ class TurnRunner:
             return
 
         async def body() -> None:
-            approved: list[tuple[PendingCall, bool]] = []
+            approved: list[tuple[ParkedCall, bool]] = []
             rejected: dict[str, str] = {}
             for call in pending:
                 d = by_id.get(call.tool_call_id)
@@ -308,7 +309,7 @@ class TurnRunner:
             self._account(response, "turn")
             return response
 
-    def _account(self, response: LLMResponse, kind: str) -> None:
+    def _account(self, response: LLMResponse, kind: LLMCallKind) -> None:
         s = self.s
         for probe in response.probes:  # the effort probe that preceded this call
             self._account(probe, "probe")
@@ -347,11 +348,11 @@ class TurnRunner:
         s.history.add_assistant(response.content, response.tool_calls, **_call_facts(response))
         if response.content:
             s.emit(ev.AssistantMessage(content=response.content))
-        from .session import PendingCall
+        from .session import ParkedCall
 
         results: dict[str, ToolResult] = {}
         auto: list[tuple[str, str, dict[str, Any]]] = []
-        asks: list[PendingCall] = []
+        asks: list[ParkedCall] = []
         notes: list[str] = []
         for call in response.tool_calls:
             cid, name = call["id"], call["name"]
@@ -370,7 +371,7 @@ class TurnRunner:
             decision = s.policy.decide(spec, args, cid)
             if decision.needs_approval:
                 asks.append(
-                    PendingCall(cid, name, args, decision.reason, decision.estimated_cost_usd)
+                    ParkedCall(cid, name, args, decision.reason, decision.estimated_cost_usd)
                 )
             else:
                 auto.append((cid, name, args))
@@ -434,10 +435,10 @@ class TurnRunner:
             )
         )
 
-    def _state(self, cid: str, tool: str, state: str) -> None:
+    def _state(self, cid: str, tool: str, state: ToolCallState) -> None:
         self.s.emit(ev.ToolStateChange(tool_call_id=cid, tool=tool, state=state))
 
-    def _close_pending(self, text: str, state: str) -> None:
+    def _close_pending(self, text: str, state: ToolCallState) -> None:
         s = self.s
         for call in s.pending:
             if call.kind == "tool":  # a spend pause has no tool call in the history
@@ -462,7 +463,7 @@ class TurnRunner:
         threshold = s.policy.spend_pause_due(t.cost_usd)
         if threshold is None:
             return False
-        from .session import PendingCall
+        from .session import ParkedCall
 
         following = s.policy.next_spend_pause(t.cost_usd)
         args = {
@@ -477,7 +478,7 @@ class TurnRunner:
             f"jobs ${t.jobs_usd:.2f}), past the ${threshold:.2f} spend pause. Approve to go on "
             f"(next pause at ${following:.2f}); reject to end this turn."
         )
-        call = PendingCall(
+        call = ParkedCall(
             f"spend_pause_{threshold:g}_{s.totals.llm_calls}",
             SPEND_PAUSE_TOOL,
             args,
@@ -503,7 +504,7 @@ class TurnRunner:
         return True
 
     async def _after_spend_pause(
-        self, pending: list[PendingCall], by_id: dict[str, ev.ApprovalDecision]
+        self, pending: list[ParkedCall], by_id: dict[str, ev.ApprovalDecision]
     ) -> None:
         s = self.s
         s.policy.acknowledge_spend(s.totals.cost_usd)

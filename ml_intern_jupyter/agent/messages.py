@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from .states import ErrorKind, LLMCallKind, PendingKind
+
 # ---------------------------------------------------------------- operations
 
 # How an operation ended. "paused": a turn waits for an approval decision
@@ -204,7 +206,7 @@ class ToolStateChange(Event):
     type: Literal["tool_state_change"] = "tool_state_change"
     tool_call_id: str
     tool: str
-    # approved, rejected, running, cancelled, abandoned, or a job state.
+    # a ToolCallState, or (for a job tool) its job's stage.
     state: str
 
 
@@ -222,7 +224,7 @@ class PendingCall(BaseModel):
     # "tool", or "spend": a spend pause (arguments: spent_usd, inference_usd,
     # jobs_usd, threshold_usd, next_pause_usd); approving it goes on, rejecting
     # it ends the turn.
-    kind: str = "tool"
+    kind: PendingKind = "tool"
 
 
 class ApprovalRequired(Event):
@@ -243,7 +245,7 @@ class LLMCall(Event):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float | None
-    kind: str = "turn"  # turn | compaction | summary | research_summary | probe
+    kind: LLMCallKind = "turn"
     cache_read_tokens: int = 0  # of prompt_tokens
     cache_write_tokens: int = 0
 
@@ -266,7 +268,7 @@ class Interrupted(Event):
 class Error(Event):
     type: Literal["error"] = "error"
     error: str
-    kind: str = "internal"
+    kind: ErrorKind = "internal"
     login_required: bool = False
     # True when the session cannot continue (e.g. compaction failed).
     fatal: bool = False

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..store.base import SessionRecord, SessionStore, StoreError, title_from_prompt
 from .context import is_real_user
+from .states import RunState
 
 if TYPE_CHECKING:
     from .session import Session
@@ -23,7 +24,7 @@ __all__ = ["Recorder"]
 
 log = logging.getLogger(__name__)
 
-_STATUS = {
+_STATUS: dict[RunState, str] = {
     "idle": "idle",
     "processing": "active",
     "waiting_approval": "waiting_approval",

@@ -35,6 +35,7 @@ from .context import History
 from .guards import DoomLoopGuard, MalformedStreak
 from .llm import LLMClient
 from .loop import TurnRunner, _call_facts
+from .states import RunState
 
 if TYPE_CHECKING:
     from .session import Session
@@ -176,7 +177,7 @@ class ResearchSession:
         self.plan: list[dict[str, Any]] = []
         self.pending: list[Any] = []
         self.read_files: dict[str, float] = {}
-        self.state = "processing"
+        self.state: RunState = "processing"
         self.paused_op_id = ""
         self._interrupting = True
         self.doom = DoomLoopGuard()

@@ -45,8 +45,9 @@ from .llm import LLMClient
 from .messaging import Notifier
 from .persistence import Recorder
 from .snapshot import STREAMING, SessionSnapshot, snapshot_of
+from .states import RunState
 
-__all__ = ["PendingCall", "Session", "Subscriber", "Totals"]
+__all__ = ["ParkedCall", "Session", "Subscriber", "Totals"]
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,9 @@ class Totals:
 
 
 @dataclass
-class PendingCall:
-    """A parsed tool call waiting for the user's decision."""
+class ParkedCall:
+    """A parsed tool call (or a spend pause) parked until the user decides; the event
+    carries it as `messages.PendingCall`."""
 
     tool_call_id: str
     tool: str
@@ -144,9 +146,9 @@ class Session:
             spend_pause_usd=config.spend_pause_usd or None,
         )
         self.plan: list[dict[str, Any]] = []
-        self.pending: list[PendingCall] = []
+        self.pending: list[ParkedCall] = []
         self.read_files: dict[str, float] = {}
-        self.state = "idle"  # idle | processing | waiting_approval | ended
+        self.state: RunState = "idle"
         self.doom = DoomLoopGuard()
         self.malformed = MalformedStreak()
         self.recorder: Recorder | None = None  # set to save the session to a store
@@ -537,7 +539,7 @@ class Session:
                 return
             except Exception as exc:
                 self.recorder = None
-                self.emit(ev.Error(error=str(exc), kind="restore"))
+                self.emit(ev.Error(error=str(exc), kind="session"))
                 return
             self.emit(ev.Seeded(mode=op.mode, messages=len(self.history.messages) - 1))
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..config import Config
     from .session import Session, Totals
+    from .states import RunState
 
 __all__ = ["FrozenTotals", "SessionSnapshot", "snapshot_of"]
 
@@ -72,7 +73,7 @@ class SessionSnapshot:
     model: str
     effort: str | None  # the configured reasoning effort (None: the model's default)
     effort_takes: str | None  # the highest effort the model was found to accept, if probed
-    state: str  # idle | processing | waiting_approval | ended
+    state: RunState
     messages: int  # in the history, the system prompt included
     totals: FrozenTotals
     yolo: bool

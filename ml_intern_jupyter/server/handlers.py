@@ -276,7 +276,7 @@ class GenerationsHandler(BaseApiHandler):
 
 
 class ExportHandler(BaseApiHandler):
-    """GET `?format=claude_code|markdown|json`: the session as a download, scrubbed
+    """GET `?format=claude_code|hf_session|markdown|json`: the session as a download, scrubbed
     (the same text `%intern export` writes)."""
 
     @guarded
@@ -290,21 +290,22 @@ class ExportHandler(BaseApiHandler):
                 400, f"Unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}."
             )
 
-        def render(store: SqliteStore) -> str:
+        def render(store: SqliteStore) -> bytes:
             record = store.get_session(session_id)
             if record is None:
                 raise UnknownSessionError(session_id)
             return render_export(fmt, record, store.load_messages(session_id))
 
-        text = await self.run(render)
+        data = await self.run(render)
         self.set_header(
             "Content-Disposition", f'attachment; filename="{session_id}{EXTENSIONS[fmt]}"'
         )
-        self.finish(text.encode(), set_content_type=_EXPORT_TYPES[fmt])
+        self.finish(data, set_content_type=_EXPORT_TYPES[fmt])
 
 
 _EXPORT_TYPES = {
     "claude_code": "application/x-ndjson; charset=utf-8",
+    "hf_session": "application/x-ndjson; charset=utf-8",
     "markdown": "text/markdown; charset=utf-8",
     "json": "application/json; charset=utf-8",
 }

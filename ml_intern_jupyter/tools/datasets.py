@@ -13,6 +13,7 @@ import json
 from functools import partial
 from typing import Any
 
+from ..errors import ToolFailure
 from .base import ToolContext, ToolResult, ToolSpec
 from .hub_client import (
     HubSettings,
@@ -27,7 +28,7 @@ from .hub_client import (
     obj,
     resolve_token,
 )
-from .hub_errors import LOGIN_HINT, HubFailure, Where, describe
+from .hub_errors import LOGIN_HINT, Where, describe
 
 __all__ = ["describe_feature", "inspect_dataset_tool"]
 
@@ -69,7 +70,7 @@ def _cell(value: Any) -> Any:
 def _pick(wanted: str | None, available: list[str], preferred: str, what: str) -> str:
     if wanted:
         if wanted not in available:
-            raise HubFailure(f"No {what} '{wanted}'. Available: {', '.join(available)}.")
+            raise ToolFailure(f"No {what} '{wanted}'. Available: {', '.join(available)}.")
         return wanted
     return preferred if preferred in available else available[0]
 
@@ -87,10 +88,10 @@ async def _inspect(settings: HubSettings, args: dict[str, Any], ctx: ToolContext
     pairs = [(s["config"], s["split"]) for s in doc.get("splits", [])]
     if not pairs:
         if doc.get("pending"):
-            raise HubFailure(
+            raise ToolFailure(
                 f"The dataset viewer is still processing '{dataset}'; try again in a few minutes."
             )
-        raise HubFailure(
+        raise ToolFailure(
             f"The dataset viewer has no splits for '{dataset}' (it may not support this dataset). "
             "List its files with hf_repo_files repo_type=dataset instead."
         )

@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import ToolFailure
 from .base import ToolContext, ToolResult, ToolSpec
 from .hub_client import (
     HubSettings,
@@ -30,7 +31,7 @@ from .hub_client import (
     resolve_token,
     where_from_args,
 )
-from .hub_errors import HubFailure, Where
+from .hub_errors import Where
 
 __all__ = ["docs_path", "docs_tool", "html_to_text"]
 
@@ -49,7 +50,7 @@ def docs_path(raw: str, endpoint: str) -> str:
     if "://" in text:
         parts, ours = urlsplit(text), urlsplit(endpoint)
         if parts.hostname not in _HF_HOSTS and parts.netloc != ours.netloc:
-            raise HubFailure(
+            raise ToolFailure(
                 "hf_docs reads Hugging Face documentation only "
                 "(https://huggingface.co/docs/<library>/<page>)."
             )
@@ -60,7 +61,7 @@ def docs_path(raw: str, endpoint: str) -> str:
     if text.endswith(".md"):
         text = text[:-3]
     if not text:
-        raise HubFailure("Give a docs page, e.g. 'transformers/main_classes/trainer'.")
+        raise ToolFailure("Give a docs page, e.g. 'transformers/main_classes/trainer'.")
     return text
 
 
@@ -157,7 +158,7 @@ async def _docs(settings: HubSettings, args: dict[str, Any], ctx: ToolContext) -
     offset = max(int(args.get("offset") or 0), 0)
     chunk = text[offset : offset + PAGE_CHARS]
     if not chunk:
-        raise HubFailure(
+        raise ToolFailure(
             f"The page has {len(text):,} characters; offset {offset:,} is past the end."
         )
     out = f"{url} (characters {offset:,}-{offset + len(chunk):,} of {len(text):,}):\n\n{chunk}"

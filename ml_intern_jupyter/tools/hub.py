@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..errors import ToolFailure
 from .base import Approval, ToolContext, ToolResult, ToolSpec
 from .hub_client import (
     HubSettings,
@@ -26,7 +27,7 @@ from .hub_client import (
     resolve_token,
     short_date,
 )
-from .hub_errors import HubFailure, repo_url
+from .hub_errors import repo_url
 
 __all__ = ["hub_tools", "repo_files_tool", "repo_git_tool", "search_tool"]
 
@@ -284,14 +285,16 @@ def _upload_source(args: dict[str, Any], workdir: Path) -> tuple[Any, str]:
     """(what to upload, path in the repo) from `content` or `local_path`."""
     content, local = args.get("content"), args.get("local_path")
     if (content is None) == (local is None):
-        raise HubFailure("Give exactly one of `content` (text) or `local_path` (a file) to upload.")
+        raise ToolFailure(
+            "Give exactly one of `content` (text) or `local_path` (a file) to upload."
+        )
     if local is None:
         return str(content).encode("utf-8"), arg(args, "path", "upload")
     source = Path(local).expanduser()
     if not source.is_absolute():
         source = Path(workdir) / source
     if not source.is_file():
-        raise HubFailure(f"Local file not found: {source}.")
+        raise ToolFailure(f"Local file not found: {source}.")
     return str(source), args.get("path") or source.name
 
 
@@ -516,7 +519,7 @@ async def _repo_git(settings: HubSettings, args: dict[str, Any], ctx: ToolContex
     # update_repo
     changes = {k: args[k] for k in ("private", "gated") if k in args}
     if not changes:
-        raise HubFailure("update_repo needs `private` and/or `gated`.")
+        raise ToolFailure("update_repo needs `private` and/or `gated`.")
     gated = changes.get("gated")
     if gated == "false":
         changes["gated"] = False

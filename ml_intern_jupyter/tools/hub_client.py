@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..errors import ToolFailure
 from .base import ToolContext, ToolResult, human_size, object_schema
-from .hub_errors import HubFailure, Where, error_result
+from .hub_errors import Where, error_result
 from .hub_http import ours
 
 __all__ = [
@@ -184,11 +185,11 @@ def clear_namespace_cache() -> None:
 
 
 def arg(args: dict[str, Any], key: str, operation: str | None = None, *, strip: bool = True) -> Any:
-    """A required argument (strings stripped unless strip=False), or a HubFailure naming it."""
+    """A required argument (strings stripped unless strip=False), or a ToolFailure naming it."""
     value = args.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         for_op = f" for operation={operation}" if operation else ""
-        raise HubFailure(f"Argument `{key}` is required{for_op}.")
+        raise ToolFailure(f"Argument `{key}` is required{for_op}.")
     return value.strip() if isinstance(value, str) and strip else value
 
 

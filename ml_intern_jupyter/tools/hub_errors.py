@@ -13,16 +13,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from ..errors import ToolFailure
 from .base import ToolResult
 
-__all__ = ["HubFailure", "Where", "describe", "error_result"]
+__all__ = ["Where", "describe", "error_result"]
 
 LOGIN_HINT = "log in with `%intern login` or set HF_TOKEN"
 _MAX_SERVER_MESSAGE = 300
-
-
-class HubFailure(Exception):
-    """A failure whose message is already written for the model."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,7 @@ def repo_url(endpoint: str, repo_type: str | None, repo_id: str) -> str:
 
 def describe(exc: BaseException, where: Where) -> str:
     """One or two sentences: what failed and what to try."""
-    if isinstance(exc, HubFailure):
+    if isinstance(exc, ToolFailure):
         return str(exc)
     try:
         from huggingface_hub import errors as hf

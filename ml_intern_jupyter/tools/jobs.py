@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import ToolFailure
 from . import pricing, trackio
 from .base import Approval, ToolContext, ToolResult, ToolSpec
 from .hub_client import (
@@ -38,7 +39,7 @@ from .hub_client import (
     obj,
     resolve_token,
 )
-from .hub_errors import HubFailure, Where, describe
+from .hub_errors import Where, describe
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -502,7 +503,7 @@ def _command(raw: Any) -> list[str]:
         return ["/bin/sh", "-c", raw]
     command = [str(c) for c in raw]
     if not command:
-        raise HubFailure("`command` is empty; give e.g. ['python', '-c', 'print(1)'].")
+        raise ToolFailure("`command` is empty; give e.g. ['python', '-c', 'print(1)'].")
     return command
 
 
@@ -523,12 +524,12 @@ def _uv_command(args: dict[str, Any], ctx: ToolContext) -> tuple[str, list[str]]
         path = Path(one_line).expanduser()
         path = path if path.is_absolute() else Path(ctx.workdir) / path
         if not path.is_file():
-            raise HubFailure(
+            raise ToolFailure(
                 f"Script file not found: {path}. Pass the code itself, a URL, or a file in the workdir."
             )
         code = path.read_text(encoding="utf-8")
     if len(code) > MAX_INLINE_SCRIPT:
-        raise HubFailure(
+        raise ToolFailure(
             f"The script is {len(code):,} characters; inline scripts are limited to "
             f"{MAX_INLINE_SCRIPT:,}. Upload it to a repo (hf_repo_files) and pass its URL."
         )
@@ -543,7 +544,7 @@ def _secrets(raw: dict[str, Any], token: str | None) -> dict[str, str]:
         value = str(value)
         if _TOKEN_REF.match(value.strip()):
             if not token:
-                raise HubFailure("Secret '$HF_TOKEN' asked for, but you are not logged in.")
+                raise ToolFailure("Secret '$HF_TOKEN' asked for, but you are not logged in.")
             value = token
         out[str(key)] = value
     return out

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from ..errors import ToolFailure
 from .base import ToolContext, ToolResult, ToolSpec, ask_always, never_ask, object_schema
 
 __all__ = ["local_tools"]
@@ -28,14 +29,10 @@ _MAX_LINE_CHARS = 2_000  # `read` truncates longer lines
 _MAX_DIR_ENTRIES = 500
 
 
-class _Fail(Exception):
-    """A tool error whose message is shown to the model."""
-
-
 def _str_arg(args: dict[str, Any], key: str) -> str:
     value = args.get(key)
     if not isinstance(value, str):
-        raise _Fail(f"Argument `{key}` must be a string.")
+        raise ToolFailure(f"Argument `{key}` must be a string.")
     return value
 
 
@@ -44,15 +41,15 @@ def _int_arg(args: dict[str, Any], key: str, default: int, minimum: int) -> int:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise _Fail(f"Argument `{key}` must be an integer.")
+        raise ToolFailure(f"Argument `{key}` must be an integer.")
     if value < minimum:
-        raise _Fail(f"Argument `{key}` must be >= {minimum}.")
+        raise ToolFailure(f"Argument `{key}` must be >= {minimum}.")
     return int(value)
 
 
 def _resolve(ctx: ToolContext, raw: str) -> Path:
     if not raw.strip():
-        raise _Fail("Argument `path` is empty.")
+        raise ToolFailure("Argument `path` is empty.")
     path = Path(raw).expanduser()
     if not path.is_absolute():
         path = Path(ctx.workdir) / path
@@ -67,7 +64,7 @@ def _guarded(
     async def handler(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         try:
             return await fn(args, ctx)
-        except _Fail as e:
+        except ToolFailure as e:
             return ToolResult(str(e), success=False)
         except Exception as e:  # CancelledError is a BaseException: it propagates
             return ToolResult(f"`{name}` failed: {type(e).__name__}: {e}", success=False)
@@ -179,14 +176,14 @@ def _bash_handler(default_timeout: float) -> Callable[..., Awaitable[ToolResult]
     async def bash(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         command = _str_arg(args, "command")
         if not command.strip():
-            raise _Fail("Argument `command` is empty.")
+            raise ToolFailure("Argument `command` is empty.")
         if not os.path.isdir(ctx.workdir):  # noqa: ASYNC240 - one stat, cheaper than a thread hop
-            raise _Fail(f"The working directory {ctx.workdir} does not exist.")
+            raise ToolFailure(f"The working directory {ctx.workdir} does not exist.")
         timeout = args.get("timeout")
         if timeout is None:
             timeout = default_timeout
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise _Fail("Argument `timeout` must be a positive number of seconds.")
+            raise ToolFailure("Argument `timeout` must be a positive number of seconds.")
         timeout = min(float(timeout), MAX_BASH_TIMEOUT)
 
         proc = await asyncio.create_subprocess_shell(
@@ -252,7 +249,7 @@ def _read_sync(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     offset = _int_arg(args, "offset", 1, 1)
     limit = _int_arg(args, "limit", 2000, 1)
     if not path.exists():
-        raise _Fail(f"File not found: {path} (relative paths resolve against {ctx.workdir}).")
+        raise ToolFailure(f"File not found: {path} (relative paths resolve against {ctx.workdir}).")
     if path.is_dir():
         entries = sorted(path.iterdir(), key=lambda p: p.name)
         names = [p.name + ("/" if p.is_dir() else "") for p in entries[:_MAX_DIR_ENTRIES]]
@@ -262,7 +259,9 @@ def _read_sync(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         return ToolResult(f"{path} is a directory; its entries:\n{body}{tail}")
     stat = path.stat()
     if _is_binary(path):
-        raise _Fail(f"{path} is a binary file ({stat.st_size} bytes); it cannot be shown as text.")
+        raise ToolFailure(
+            f"{path} is a binary file ({stat.st_size} bytes); it cannot be shown as text."
+        )
     lines: list[str] = []
     total = 0
     more = False
@@ -281,7 +280,7 @@ def _read_sync(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     if total == 0:
         return ToolResult(f"{path} is empty.")
     if not lines:
-        raise _Fail(f"{path} has only {total} lines; offset {offset} is past the end.")
+        raise ToolFailure(f"{path} has only {total} lines; offset {offset} is past the end.")
     text = _numbered(lines, offset)
     if more:
         nxt = offset + len(lines)
@@ -293,9 +292,9 @@ def _check_fresh(ctx: ToolContext, path: Path) -> None:
     """Read-before-write: the session must have read the file, unchanged since."""
     seen = ctx.read_files.get(str(path))
     if seen is None:
-        raise _Fail(f"{path} exists but has not been read in this session. Use `read` first.")
+        raise ToolFailure(f"{path} exists but has not been read in this session. Use `read` first.")
     if path.stat().st_mtime != seen:
-        raise _Fail(f"{path} changed on disk since you last read it. `read` it again first.")
+        raise ToolFailure(f"{path} changed on disk since you last read it. `read` it again first.")
 
 
 def _store(ctx: ToolContext, path: Path, data: bytes) -> None:
@@ -307,7 +306,7 @@ def _write_sync(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     raw, content = _str_arg(args, "path"), _str_arg(args, "content")
     path = _resolve(ctx, raw)
     if path.is_dir():
-        raise _Fail(f"{path} is a directory; give a file path.")
+        raise ToolFailure(f"{path} is a directory; give a file path.")
     if path.exists():
         _check_fresh(ctx, path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -321,31 +320,33 @@ def _edit_sync(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     raw, old, new = (_str_arg(args, k) for k in ("path", "old_str", "new_str"))
     replace_all = args.get("replace_all", False)
     if not isinstance(replace_all, bool):
-        raise _Fail("Argument `replace_all` must be a boolean.")
+        raise ToolFailure("Argument `replace_all` must be a boolean.")
     path = _resolve(ctx, raw)
     if not path.is_file():
         what = "a directory" if path.is_dir() else "not found"
-        raise _Fail(f"{path} is {what}; `edit` changes an existing file (use `write` to create).")
+        raise ToolFailure(
+            f"{path} is {what}; `edit` changes an existing file (use `write` to create)."
+        )
     if not old:
-        raise _Fail("`old_str` is empty; give the exact text to replace.")
+        raise ToolFailure("`old_str` is empty; give the exact text to replace.")
     if old == new:
-        raise _Fail("`old_str` and `new_str` are identical; nothing to change.")
+        raise ToolFailure("`old_str` and `new_str` are identical; nothing to change.")
     _check_fresh(ctx, path)
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise _Fail(f"{path} is not UTF-8 text; it cannot be edited safely.") from None
+        raise ToolFailure(f"{path} is not UTF-8 text; it cannot be edited safely.") from None
     count = text.count(old)
     if count == 0 and "\r\n" in text and "\r\n" not in old:  # CRLF file, LF arguments
         old, new = old.replace("\n", "\r\n"), new.replace("\n", "\r\n")
         count = text.count(old)
     if count == 0:
-        raise _Fail(
+        raise ToolFailure(
             f"`old_str` was not found in {path}. It must match exactly (whitespace and "
             "indentation included); `read` the file again and copy the text."
         )
     if count > 1 and not replace_all:
-        raise _Fail(
+        raise ToolFailure(
             f"`old_str` occurs {count} times in {path}. Add surrounding context to make it "
             "unique, or set replace_all=true to replace every occurrence."
         )

@@ -21,7 +21,7 @@ import logging
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..config import Config, McpServer
 from .base import ToolContext, ToolResult, ToolSpec
@@ -44,13 +44,14 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 5.0
 _STDERR_TAIL = 400
 
+McpState = Literal["connecting", "connected", "failed", "disabled", "closed"]
+
 
 @dataclass
 class ServerState:
     name: str
     spec: McpServer
-    # connecting | connected | failed | disabled | closed
-    state: str = "connecting"
+    state: McpState = "connecting"
     target: str = ""
     error: str | None = None
     tools: list[str] = field(default_factory=list)

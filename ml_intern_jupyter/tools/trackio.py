@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .hub_errors import HubFailure
+from ..errors import ToolFailure
 
 __all__ = ["dashboard", "prepare", "trackio_url_in"]
 
@@ -28,7 +28,7 @@ def space_id_of(raw: str, namespace: str) -> str:
     if len(parts) == 1:
         parts = [namespace, parts[0]]
     if len(parts) != 2 or not all(_NAME.match(p) for p in parts):
-        raise HubFailure(
+        raise ToolFailure(
             f"trackio_space_id '{raw}' is not a Space id: use 'user/name' or just 'name' "
             "(letters, digits, '-', '_', '.')."
         )
@@ -52,7 +52,7 @@ def prepare(
     project = str(args.get("trackio_project") or "").strip()
     if not raw:
         if project:
-            raise HubFailure(
+            raise ToolFailure(
                 "trackio_project needs trackio_space_id (the Space that shows the dashboard)."
             )
         return None
@@ -64,7 +64,7 @@ def prepare(
     secrets = dict(spec.get("secrets") or {})
     if "HF_TOKEN" not in secrets:
         if not token:
-            raise HubFailure(
+            raise ToolFailure(
                 "Logging to a trackio Space needs your Hugging Face token in the job, and you "
                 "are not logged in: run `%intern login` (or set HF_TOKEN)."
             )

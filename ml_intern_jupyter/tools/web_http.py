@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ToolFailure
 from .base import ToolContext, ToolResult
-from .hub_errors import HubFailure
 
 __all__ = [
     "Response",
@@ -36,7 +36,7 @@ _MAX_SERVER_MESSAGE = 300
 USER_AGENT = "ml-intern-jupyter (+https://huggingface.co)"
 
 
-class WebFailure(HubFailure):
+class WebFailure(ToolFailure):
     """A failed request, described for the model (shown as the tool result)."""
 
 
@@ -276,7 +276,7 @@ def guarded_web(tool: str, body: Body) -> Body:
         try:
             out = await body(args, ctx)
             return out if isinstance(out, ToolResult) else ToolResult(str(out))
-        except HubFailure as exc:
+        except ToolFailure as exc:
             return ToolResult(str(exc), success=False)
         except (ValueError, TypeError) as exc:
             return ToolResult(f"Invalid request for {tool}: {_short(str(exc))}", success=False)

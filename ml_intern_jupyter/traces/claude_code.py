@@ -12,7 +12,8 @@ Every line carries `uuid`, `parentUuid`, `isSidechain` (false), `userType`
 
 * user:        {"type": "user", "message": {"role": "user", "content": "<text>"}}
                (content is a list of text and image blocks when it has images);
-               the agent's own notes (`[SYSTEM: ...]`) also carry "isMeta": true
+               the agent's own notes (`[SYSTEM: ...]`) also carry "isMeta": true, and
+               the catch-up seed of a restored session "isCompactSummary": true
 * assistant:   {"type": "assistant", "message": {"id": "msg_...", "type": "message",
                 "role": "assistant", "model": ...,
                 "content": [{"type": "text", "text": ...},
@@ -23,23 +24,27 @@ Every line carries `uuid`, `parentUuid`, `isSidechain` (false), `userType`
                 [{"type": "tool_result", "tool_use_id": ..., "content": "<text>",
                   "is_error": <bool, where the history recorded the outcome>}]}}
 
-Speed: a line is first built without scrubbing and encoded (orjson); one
-multi-literal scan (Aho-Corasick) over all the encoded lines then finds the
-few lines that contain anything a secret pattern could start from, and only
-those are built again with every string scrubbed. A string without any of
-those literals is left as it is by the scrubber, and JSON encoding never
-splits or escapes the characters of a literal, so this gives the same bytes
-as scrubbing every string (a test holds the two to each other).
+Speed: lines are first built without scrubbing and encoded by orjson a few
+hundred at a time, tool arguments going in as the text they are where the
+scan can see all of it (`_embeddable`). One multi-literal scan (Aho-Corasick,
+in a worker thread: it runs without the GIL while the next lines are built)
+then finds the few lines that contain anything a secret pattern could start
+from, and only those are built again with every string scrubbed. A string
+without any of those literals is left as it is by the scrubber, and JSON
+encoding never splits or escapes the characters of a literal, so this gives
+what scrubbing every string gives (a test holds the two to each other). The
+cyclic garbage collector is paused while a large history converts.
 """
 
 from __future__ import annotations
 
 import bisect
+import concurrent.futures
 import datetime
 import functools
+import gc
 import hashlib
 import json
-import math
 import re
 from typing import Any
 
@@ -47,7 +52,16 @@ import ahocorasick_rs
 import orjson
 
 from ml_intern_jupyter._version import __version__
-from ml_intern_jupyter.agent.context import SYSTEM_PREFIX
+from ml_intern_jupyter.agent.context import RESTORE_NOTE, SYSTEM_PREFIX
+from ml_intern_jupyter.traces.parts import (
+    IMAGE_PARTS,
+    MAX_TS,
+    decode_arguments,
+    part_text,
+    text_of,
+    usage_counts,
+    valid_ts,
+)
 from ml_intern_jupyter.traces.redact import scrub, scrub_text
 
 __all__ = [
@@ -55,25 +69,19 @@ __all__ = [
     "TraceBuilder",
     "session_uuid",
     "to_claude_code_jsonl",
+    "to_claude_code_jsonl_bytes",
     "to_claude_code_lines",
     "trace_cwd",
     "trace_uuid",
 ]
 
+# The catch-up seed a restored session starts from (`agent.context.RESTORE_NOTE`).
+_RESTORE_NOTE_HEAD = RESTORE_NOTE.split("{summary}")[0].rstrip()
+
 # Base64 characters kept per image; larger images are replaced by a note.
 IMAGE_MAX_CHARS = 2_000_000
 
-# Placeholders for the non-text, non-image parts of multi-part (OpenAI) content.
-_PART_PLACEHOLDERS = {
-    "input_audio": "[audio]",
-    "audio": "[audio]",
-    "file": "[file]",
-    "input_file": "[file]",
-}
-_OTHER_PART = "[attachment]"
 _ROLES = frozenset({"user", "tool", "assistant"})
-_TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
-_IMAGE_PARTS = frozenset({"image_url", "image", "input_image"})
 _DATA_URL = re.compile(r"data:(image/[A-Za-z0-9.+-]{1,40});base64,", re.ASCII)
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}", re.ASCII)
 
@@ -86,8 +94,6 @@ _STOP_REASONS = {
     "content_filter": "refusal",
 }
 
-# Latest time that still has a 4-digit year: 9999-12-31T00:00:00Z.
-_MAX_TS = 253_402_214_400.0
 _EPOCH = datetime.datetime(1970, 1, 1)
 
 # -- encoding
@@ -114,20 +120,36 @@ def _dumps(line: dict[str, Any]) -> tuple[bytes, bool]:
         out = orjson.dumps(line)
     except (orjson.JSONEncodeError, TypeError):
         return _ascii_encode(line).encode() + b"\n", False
+    return _escape_splitters(out) + b"\n", True
+
+
+def _escape_splitters(out: bytes) -> bytes:
     for raw, escaped in _SPLITTERS:
         if raw in out:
             out = out.replace(raw, escaped)
-    return out + b"\n", True
+    return out
+
+
+_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _scan_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ml-intern-trace-scan")
+    return _POOL
 
 
 # -- the literals a secret pattern can start from (see `redact.scrub_text`)
 
 # Matched against the ASCII-lower-cased encoded lines. The assignment keywords
 # only count when a separator could follow them (`redact._SEPARATOR`; in JSON
-# a quote or a tab starts with a backslash). The non-ASCII characters are
-# those that `IGNORECASE` or `str.lower()` turn into an ASCII letter (İ, ı, ſ
-# and the Kelvin sign): with one of them a keyword may be spelled otherwise.
+# a quote or a tab starts with a backslash), so each is looked for with every
+# such character after it. The non-ASCII characters are those that
+# `IGNORECASE` or `str.lower()` turn into an ASCII letter (İ, ı, ſ and the
+# Kelvin sign): with one of them a keyword may be spelled otherwise.
 _KEYWORDS = (b"token", b"secret", b"password", b"_key", b"key_id")
+_AFTER_KEYWORD = b"'\"] \t=:\\"
 _LITERALS = (
     b"bearer",
     b"hf_",
@@ -145,50 +167,92 @@ _LITERALS = (
     "\u017f".encode(),
     "\u212a".encode(),
 )
-_AFTER_KEYWORD = frozenset(b"'\"] \t=:\\")
-_SCANNER = ahocorasick_rs.BytesAhoCorasick([*_KEYWORDS, *_LITERALS])
-_N_KEYWORDS = len(_KEYWORDS)
+_SECRET_PATTERNS = (
+    *(kw + bytes([c]) for kw in _KEYWORDS for c in _AFTER_KEYWORD),
+    *_LITERALS,
+)
+# The scan also finds the raw line splitters orjson leaves in a line.
+_SCANNER = ahocorasick_rs.BytesAhoCorasick(
+    [*_SECRET_PATTERNS, *(raw for raw, _escaped in _SPLITTERS)]
+)
+_N_SECRET = len(_SECRET_PATTERNS)
 
 
-def _lines_to_scrub(encoded: list[bytes]) -> set[int]:
-    """Indexes of the encoded lines that contain a literal a secret pattern needs."""
-    blob = b"".join(encoded).lower()  # bytes.lower() changes ASCII letters only
-    hits = _SCANNER.find_matches_as_indexes(blob, overlapping=True)
-    if not hits:
-        return set()
-    ends, end = [], 0
-    for line in encoded:
-        end += len(line)
-        ends.append(end)
-    found: set[int] = set()
-    for pattern, start, stop in hits:
-        if pattern < _N_KEYWORDS and blob[stop] not in _AFTER_KEYWORD:
-            continue  # "tokenizer", "secretly": nothing can match here
-        found.add(bisect.bisect_right(ends, start))
-    return found
+def _scan(data: bytes, ends: list[int]) -> tuple[set[int], set[int]]:
+    """(lines that contain a literal a secret pattern needs, lines with a raw
+    line splitter) of `data`, whose lines end at `ends`.
+
+    The search itself runs without the GIL, so a conversion runs it in a
+    worker thread while it builds the next lines.
+    """
+    hits = _SCANNER.find_matches_as_indexes(data.lower(), overlapping=True)
+    secret: set[int] = set()
+    split: set[int] = set()
+    for pattern, start, _stop in hits:  # bytes.lower() changes ASCII letters only
+        (secret if pattern < _N_SECRET else split).add(bisect.bisect_right(ends, start))
+    return secret, split
+
+
+# -- encoding many lines at once
+
+# One orjson call per line costs several times what one call for a few hundred
+# lines costs. A list of lines encodes as `[line,line,...]`; each line starts
+# with `{"uuid":"`, and that text with its bare quotes cannot occur inside a
+# JSON string (a quote there is escaped), so the commas before it are the
+# boundaries unless a nested object starts the same way. Finding them all
+# tells: with exactly one fewer than lines, every one is a boundary.
+_CHUNK = 256
+_BOUNDARY = b',{"uuid":"'
+
+
+def _encode_chunk(lines: list[dict[str, Any]]) -> tuple[bytes, list[int], list[int], set[int]]:
+    """(the encoded `lines`, where each line starts and ends in it, the lines
+    that must be built again because orjson could not encode them)."""
+    try:
+        out = orjson.dumps(lines)
+    except (orjson.JSONEncodeError, TypeError):
+        return _encode_each(lines)
+    starts, ends = [1], []
+    at = out.find(_BOUNDARY)
+    while at != -1:
+        ends.append(at)
+        starts.append(at + 1)
+        at = out.find(_BOUNDARY, at + 1)
+    if len(starts) != len(lines):  # a nested object that looks like a boundary
+        return _encode_each(lines)
+    ends.append(len(out) - 1)  # before the closing bracket
+    return out, starts, ends, set()
+
+
+def _encode_each(lines: list[dict[str, Any]]) -> tuple[bytes, list[int], list[int], set[int]]:
+    encoded: list[bytes] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    end, fallback = 0, set()
+    for i, line in enumerate(lines):
+        try:
+            data = orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
+        except (orjson.JSONEncodeError, TypeError):
+            # Only a scrubbed build can be encoded another way (it has no
+            # embedded arguments), so the line is built again whatever the scan finds.
+            data = b"\n"
+            fallback.add(i)
+        encoded.append(data)
+        starts.append(end)
+        end += len(data)
+        ends.append(end - 1)  # before the newline
+    return b"".join(encoded), starts, ends, fallback
 
 
 # -- parsing tool arguments
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # "1e999" parses to inf, which strict JSON cannot hold
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
-# Strict JSON: NaN/Infinity literals are not arguments, they are a malformed string.
-_decode = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
-
-
 def _sha1_uuid(name: str) -> str:
     """sha1(name) as a name-based (version 5, RFC 4122 variant) UUID."""
-    h = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()
+    return _as_uuid(hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest())
+
+
+def _as_uuid(h: str) -> str:
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
@@ -232,7 +296,7 @@ class TraceBuilder:
     """
 
     def __init__(self, *, session_id: str, model: str, session_start: float, cwd: str = "") -> None:
-        start = _valid_ts(session_start)
+        start = valid_ts(session_start)
         if start is None:
             raise ValueError(f"session_start must be a unix time, got {session_start!r}")
         if not isinstance(session_id, str) or not session_id:
@@ -247,7 +311,23 @@ class TraceBuilder:
         self._cwd = scrub_text(cwd)
         self._session = scrub_text(session_uuid(session_id))
         self._parent: str | None = None
-        self._encoded: list[bytes] = []
+        # sha1 of "<session_id>::<role>::" once; a line's uuid hashes only its index on top.
+        self._uuid_base = {
+            role: hashlib.sha1(f"{session_id}::{role}::".encode("utf-8", "surrogatepass"))
+            for role in _ROLES
+        }
+        self._head: dict[str, Any] = {
+            "uuid": "",
+            "parentUuid": None,
+            "isSidechain": False,
+            "userType": "external",
+            "cwd": self._cwd,
+            "sessionId": self._session,
+            "version": __version__,
+            "timestamp": self._start_iso,
+            "type": "user",
+        }
+        self._encoded: list[Any] = []  # bytes and memoryviews of them
         self._data: bytes | None = b""
 
     def matches(self, *, session_id: str, model: str, session_start: float, cwd: str = "") -> bool:
@@ -277,22 +357,65 @@ class TraceBuilder:
     def _lines(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [entry[3] for entry in self._consume(messages, clean=True)]
 
-    def _encode(self, messages: list[dict[str, Any]]) -> list[bytes]:
-        """The encoded, scrubbed lines of `messages` (consumed)."""
-        built = self._consume(messages, clean=False)
-        encoded: list[bytes] = []
-        fallback: set[int] = set()
-        for i, entry in enumerate(built):
-            data, fast = _dumps(entry[3])
-            encoded.append(data)
-            if not fast:  # ASCII-escaped: the scan cannot see its non-ASCII characters
-                fallback.add(i)
-        for i in _lines_to_scrub(encoded) | fallback:
-            msg, index, parent, _line = built[i]
-            line = self._line(msg, index, parent, True)
-            assert line is not None  # scrubbing never empties a line
-            encoded[i] = _dumps(line)[0]
-        return encoded
+    def _encode(self, messages: list[dict[str, Any]]) -> list[Any]:
+        """The encoded, scrubbed lines of `messages` (consumed), as buffers to join."""
+        if len(messages) <= _CHUNK:
+            return self._encode_chunks(messages, None)
+        # The lines are many small dicts that all live until the end: the
+        # cyclic collector finds nothing in them, and walking them costs a
+        # sixth of the conversion. It runs again as soon as this is done.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._encode_chunks(messages, _scan_pool())
+        finally:
+            if paused:
+                gc.enable()
+
+    def _encode_chunks(
+        self, messages: list[dict[str, Any]], pool: concurrent.futures.Executor | None
+    ) -> list[Any]:
+        chunks = []
+        for at in range(0, len(messages), _CHUNK):
+            built = self._consume(messages[at : at + _CHUNK], clean=False)
+            if not built:
+                continue
+            data, starts, ends, fallback = _encode_chunk([entry[3] for entry in built])
+            scan: Any = None
+            if pool is not None:
+                try:
+                    scan = pool.submit(_scan, data, ends)
+                except RuntimeError:  # the interpreter is shutting down
+                    pool = None
+            chunks.append((built, data, starts, ends, fallback, scan or _scan(data, ends)))
+        out: list[Any] = []
+        for built, data, starts, ends, fallback, scan in chunks:
+            secret, split = scan if isinstance(scan, tuple) else scan.result()
+            self._mend(out, built, memoryview(data), starts, ends, secret | fallback, split)
+        return out
+
+    def _mend(
+        self,
+        out: list[Any],
+        built: list[Any],
+        data: memoryview,
+        starts: list[int],
+        ends: list[int],
+        scrub: set[int],
+        split: set[int],
+    ) -> None:
+        """Append to `out` each line of `data` and its newline, with the lines
+        in `scrub` built again scrubbed and the raw line splitters in the lines
+        in `split` escaped."""
+        for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+            if i in scrub:
+                msg, index, parent, _line = built[i]
+                line = self._line(msg, index, parent, True)
+                assert line is not None  # scrubbing never empties a line
+                out.append(_dumps(line)[0])
+                continue
+            out.append(_escape_splitters(bytes(data[start:end])) if i in split else data[start:end])
+            out.append(b"\n")
 
     def extend(self, messages: list[dict[str, Any]]) -> TraceBuilder:
         """Consume `messages` (the next ones in the history) and encode their lines."""
@@ -325,19 +448,27 @@ class TraceBuilder:
         role = msg.get("role")
         if not isinstance(role, str) or role not in _ROLES:
             return None  # "system", "developer", or something unknown
-        uuid = trace_uuid(self.session_id, role, index)
-        meta = False
+        h = self._uuid_base[role].copy()
+        h.update(b"%d" % index)
+        uuid = _as_uuid(h.hexdigest())
+        meta = summary = False
         if role == "user":
             kind = "user"
             raw = msg.get("content")
-            meta = isinstance(raw, str) and raw.startswith(SYSTEM_PREFIX)  # an agent's note
-            body: dict[str, Any] = {"role": "user", "content": _content(raw, s)}
+            if isinstance(raw, str):
+                meta = raw.startswith(SYSTEM_PREFIX)  # an agent's note
+                summary = meta and raw.startswith(_RESTORE_NOTE_HEAD)
+                body: dict[str, Any] = {"role": "user", "content": s(raw)}
+            else:
+                body = {"role": "user", "content": _content(raw, s)}
         elif role == "tool":
             kind = "user"
+            raw = msg.get("content")
+            call_id = msg.get("tool_call_id")
             result: dict[str, Any] = {
                 "type": "tool_result",
-                "tool_use_id": s(_str(msg.get("tool_call_id"))),
-                "content": _content(msg.get("content"), s),
+                "tool_use_id": s(call_id if type(call_id) is str else text_of(call_id)),
+                "content": s(raw) if type(raw) is str else _content(raw, s),
             }
             ok = msg.get("_success")
             if isinstance(ok, bool):
@@ -363,20 +494,19 @@ class TraceBuilder:
                 body["usage"] = usage
         else:
             return None
-        ts = _valid_ts(msg.get("_ts"))
-        line: dict[str, Any] = {
-            "uuid": uuid,
-            "parentUuid": parent,
-            "isSidechain": False,
-            "userType": "external",
-            "cwd": self._cwd,
-            "sessionId": self._session,
-            "version": __version__,
-            "timestamp": self._start_iso if ts is None else _iso(ts),
-            "type": kind,
-        }
+        ts = msg.get("_ts")
+        line = self._head.copy()  # the keys in their order; the varying ones set below
+        line["uuid"] = uuid
+        line["parentUuid"] = parent
+        if type(ts) is float and 0.0 <= ts <= MAX_TS:
+            line["timestamp"] = _iso(ts)
+        elif (ts := valid_ts(ts)) is not None:
+            line["timestamp"] = _iso(ts)
+        line["type"] = kind
         if meta:
             line["isMeta"] = True
+        if summary:  # what Claude Code marks the summary a continued session starts from
+            line["isCompactSummary"] = True
         line["message"] = body
         return line
 
@@ -412,22 +542,33 @@ def to_claude_code_jsonl(
     cwd: str = "",
 ) -> str:
     """The trace as JSONL: one compact JSON object per line, each ending in a newline."""
+    return to_claude_code_jsonl_bytes(
+        messages, session_id=session_id, model=model, session_start=session_start, cwd=cwd
+    ).decode()
+
+
+def to_claude_code_jsonl_bytes(
+    messages: list[dict[str, Any]],
+    *,
+    session_id: str,
+    model: str,
+    session_start: float,
+    cwd: str = "",
+) -> bytes:
+    """`to_claude_code_jsonl` as UTF-8, what a file or an upload takes (no decoding)."""
     builder = TraceBuilder(session_id=session_id, model=model, session_start=session_start, cwd=cwd)
-    return builder.extend(messages).jsonl()
+    return builder.extend(messages).jsonl_bytes()
 
 
 # -- content
 
 
 def _usage(value: Any) -> dict[str, int] | None:
-    if not isinstance(value, dict):
+    counts = usage_counts(value)
+    if counts is None:
         return None
-    out = {}
-    for key in ("input_tokens", "output_tokens"):
-        n = value.get(key)
-        if isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 1 << 53:
-            out[key] = n
-    return out or None
+    keys = ("input_tokens", "output_tokens")
+    return {k: n for k, n in zip(keys, counts, strict=True) if n is not None}
 
 
 def _assistant_blocks(msg: dict[str, Any], s: Any, clean: bool) -> list[dict[str, Any]]:
@@ -438,13 +579,15 @@ def _assistant_blocks(msg: dict[str, Any], s: Any, clean: bool) -> list[dict[str
             image = _image(part, s) if isinstance(part, dict) else None
             if image is not None:
                 blocks.append(image)
-            elif text := _part_text(part):
+            elif text := part_text(part):
                 blocks.append({"type": "text", "text": s(text)})
     else:
-        text = _str(content)
+        text = content if type(content) is str else text_of(content)
         blocks = [{"type": "text", "text": s(text)}] if text else []
-    thought = _str(msg.get("reasoning_content"))
-    if thought:  # the model's reasoning first, as Claude Code records thinking
+    thought = msg.get("reasoning_content")
+    if thought is not None and (
+        thought := text_of(thought)
+    ):  # the model's reasoning first, as Claude Code records thinking
         signed = [b for b in msg.get("thinking_blocks") or [] if isinstance(b, dict)]
         signature = next((b.get("signature") for b in signed if b.get("signature")), None)
         block: dict[str, Any] = {"type": "thinking", "thinking": s(thought)}
@@ -459,11 +602,12 @@ def _assistant_blocks(msg: dict[str, Any], s: Any, clean: bool) -> list[dict[str
             fn = call.get("function")
             if not isinstance(fn, dict):
                 fn = {}
+            call_id, name = call.get("id"), fn.get("name")
             blocks.append(
                 {
                     "type": "tool_use",
-                    "id": s(_str(call.get("id"))),
-                    "name": s(_str(fn.get("name"))),
+                    "id": s(call_id if type(call_id) is str else text_of(call_id)),
+                    "name": s(name if type(name) is str else text_of(name)),
                     "input": _tool_input(fn.get("arguments"), s, clean),
                 }
             )
@@ -474,7 +618,7 @@ def _content(content: Any, s: Any) -> Any:
     """User or tool content: one string (text parts joined by newlines), or a
     list of text and image blocks when there are images."""
     if not isinstance(content, list):
-        return s(_str(content))
+        return s(text_of(content))
     blocks = _blocks(content, s)
     if any(b["type"] == "image" for b in blocks):
         return blocks
@@ -488,7 +632,7 @@ def _blocks(parts: list[Any], s: Any) -> list[dict[str, Any]]:
     for part in parts:
         image = _image(part, s) if isinstance(part, dict) else None
         if image is None:
-            text = _part_text(part)
+            text = part_text(part)
             if text:
                 texts.append(text)
             continue
@@ -505,12 +649,12 @@ def _image(part: dict[str, Any], s: Any) -> dict[str, Any] | None:
     """An image part as a Claude image block (or a text block saying why it
     was left out); None if `part` is not an image."""
     kind = part.get("type")
-    if kind not in _IMAGE_PARTS:
+    if kind not in IMAGE_PARTS:
         return None
     media, data = "", None
     source = part.get("source")
     if isinstance(source, dict) and source.get("type") == "base64":  # Claude's own shape
-        media, data = _str(source.get("media_type")), source.get("data")
+        media, data = text_of(source.get("media_type")), source.get("data")
     else:
         url = part.get("image_url", part.get("url"))
         if isinstance(url, dict):
@@ -538,30 +682,6 @@ def _note(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
 
 
-def _part_text(part: Any) -> str:
-    if not isinstance(part, dict):
-        return _str(part)
-    kind = part.get("type")
-    if kind in _TEXT_PARTS or (kind is None and "text" in part):
-        return _str(part.get("text"))
-    if kind == "refusal":
-        return _str(part.get("refusal"))
-    return _PART_PLACEHOLDERS.get(kind, _OTHER_PART) if isinstance(kind, str) else _OTHER_PART
-
-
-def _str(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list, tuple)):
-        try:
-            return json.dumps(value, ensure_ascii=False, default=str)
-        except (ValueError, RecursionError):  # NaN is fine here; cycles and depth are not
-            return repr(value)
-    return str(value)
-
-
 # -- tool arguments
 
 
@@ -576,11 +696,13 @@ def _tool_input(arguments: Any, s: Any, clean: bool) -> dict[str, Any]:
         return {}
     # Providers that hand over parsed arguments get a JSON round trip, which
     # leaves plain JSON values only (no NaN, no odd key types).
-    raw = arguments if isinstance(arguments, str) else _str(arguments)
+    raw = arguments if isinstance(arguments, str) else text_of(arguments)
     if not raw or raw.isspace():
         return {}
+    if not clean and _embeddable(raw):
+        return orjson.Fragment(raw)  # type: ignore[return-value]
     try:
-        parsed = _decode(raw)
+        parsed = decode_arguments(raw)
         if isinstance(parsed, dict):
             return scrub(parsed, keys=True) if clean else parsed
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
@@ -588,24 +710,31 @@ def _tool_input(arguments: Any, s: Any, clean: bool) -> dict[str, Any]:
     return {"_raw": s(raw)}
 
 
-# -- time
+# Arguments go into an unscrubbed line as the text they are when the scan can
+# see everything in them that a scrubbed copy would: no JSON escape of an
+# ASCII character or of a character that folds to one (it could hide a
+# literal the scan looks for), no line break, and a JSON object by orjson's
+# rules (stricter than the stdlib's: no NaN, no lone surrogates). A line the
+# scan picks is built again with the arguments parsed and scrubbed.
+_HIDING_ESCAPE = re.compile(r"\\u(?:00[2-7][0-9a-fA-F]|0009|013[01]|017[fF]|212[aA])")
 
 
-def _valid_ts(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
+def _embeddable(raw: str) -> bool:
+    if "\n" in raw or "\r" in raw or ("\\u" in raw and _HIDING_ESCAPE.search(raw)):
+        return False
     try:
-        ts = float(value)
-    except OverflowError:  # an int too large for a float
-        return None
-    return ts if 0.0 <= ts <= _MAX_TS else None  # the comparison also rejects NaN
+        return isinstance(orjson.loads(raw), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+# -- time
 
 
 def _iso(ts: float) -> str:
     """ISO 8601 UTC with milliseconds: 2025-06-15T14:13:20.123Z."""
-    seconds, micros = divmod(round(ts * 1_000_000), 1_000_000)
-    minutes, secs = divmod(seconds, 60)
-    return f"{_minute(minutes)}{secs:02d}.{micros // 1000:03d}Z"
+    minutes, micros = divmod(round(ts * 1_000_000), 60_000_000)
+    return f"{_minute(minutes)}{micros // 1_000_000:02d}.{micros // 1000 % 1000:03d}Z"
 
 
 @functools.lru_cache(maxsize=4096)

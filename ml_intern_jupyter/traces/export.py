@@ -3,6 +3,7 @@
 Formats:
 
 * ``claude_code``: the trace as Claude Code JSONL (what gets uploaded);
+* ``hf_session``: the Hub's Session Traces Format JSONL (`hf_session.py`);
 * ``markdown``: a readable transcript — user and assistant turns, tool calls
   as fenced code with their arguments, tool results cut short; system
   messages and `[SYSTEM: ...]` notes are left out;
@@ -24,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..agent.context import SYSTEM_PREFIX
-from .claude_code import to_claude_code_jsonl, trace_cwd
+from .claude_code import to_claude_code_jsonl_bytes, trace_cwd
+from .hf_session import to_hf_session_jsonl
 from .redact import scrub, scrub_text
 
 if TYPE_CHECKING:
@@ -32,8 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EXTENSIONS", "FORMATS", "export_session", "render_export", "session_markdown"]
 
-FORMATS = ("claude_code", "markdown", "json")
-EXTENSIONS = {"claude_code": ".jsonl", "markdown": ".md", "json": ".json"}
+FORMATS = ("claude_code", "hf_session", "markdown", "json")
+EXTENSIONS = {"claude_code": ".jsonl", "hf_session": ".jsonl", "markdown": ".md", "json": ".json"}
 JSON_FORMAT_NAME = "ml-intern-session"
 TOOL_RESULT_LINES = 40
 TOOL_RESULT_CHARS = 4000
@@ -56,27 +58,40 @@ def export_session(store: SessionStore, session_id: str, path: str | Path, fmt: 
     record = store.get_session(session_id)
     if record is None:
         raise UnknownSessionError(session_id)
-    text = render_export(fmt, record, store.load_messages(session_id))
+    data = render_export(fmt, record, store.load_messages(session_id))
     target = Path(path).expanduser()
     if target.is_dir():
         target = target / f"{_UNSAFE.sub('_', session_id)}{EXTENSIONS[fmt]}"
     try:
-        _write_atomic(target, text)
+        _write_atomic(target, data)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ValueError(f"Cannot write the export to {target}: {reason}.") from exc
     return target
 
 
-def render_export(fmt: str, record: SessionRecord, messages: list[dict[str, Any]]) -> str:
-    """The text of an export (scrubbed)."""
-    if fmt == "claude_code":
-        return to_claude_code_jsonl(
+def render_export(fmt: str, record: SessionRecord, messages: list[dict[str, Any]]) -> bytes:
+    """An export as UTF-8 (scrubbed)."""
+    if fmt == "claude_code":  # built as UTF-8 already: no decode and encode again
+        return to_claude_code_jsonl_bytes(
             messages,
             session_id=record.id,
             model=record.model,
             session_start=record.created,
             cwd=trace_cwd(record),
+        )
+    return _render_text(fmt, record, messages).encode("utf-8", "replace")
+
+
+def _render_text(fmt: str, record: SessionRecord, messages: list[dict[str, Any]]) -> str:
+    if fmt == "hf_session":
+        return to_hf_session_jsonl(
+            messages,
+            session_id=record.id,
+            model=record.model,
+            session_start=record.created,
+            cwd=trace_cwd(record),
+            name=record.title,
         )
     clean: list[dict[str, Any]] = [m for m in scrub(messages) if isinstance(m, dict)]
     if fmt == "markdown":
@@ -92,12 +107,12 @@ def render_export(fmt: str, record: SessionRecord, messages: list[dict[str, Any]
     raise ValueError(f"Unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}.")
 
 
-def _write_atomic(target: Path, text: str) -> None:
+def _write_atomic(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,4 +1,8 @@
-"""Fixtures for tests in real kernels: one fake LLM server and one kernel per module."""
+"""Fixtures for tests in real kernels: one fake LLM server and one kernel per module.
+
+Every test collected under this directory gets the `kernel` marker, so
+`-m "not kernel"` skips them and `-m kernel` runs only them.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,14 @@ from tests.fakes.llm_server import FakeLLMServer
 from tests.kernel.helpers import KernelHarness
 
 _names = itertools.count(1)
+_HERE = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _HERE in item.path.parents:
+            item.add_marker(pytest.mark.kernel)
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,7 @@ def blocking_cell(seconds: float) -> str:
     """
     return (
         "import time\n"
-        "from ml_intern_jupyter.notebook.sessions import notebook_sessions\n"
+        "from ml_intern_jupyter.notebook.conductor.sessions import notebook_sessions\n"
         "mlij_marks.append(('start', time.time()))\n"
         "print('user cell output')\n"
         "_deadline = time.time() + 30\n"

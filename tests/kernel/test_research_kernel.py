@@ -32,7 +32,7 @@ def two_research_calls() -> Reply:
 def tool_results(kernel: KernelHarness, name: str) -> dict[str, str]:
     out = kernel.run_ok(
         "import json\n"
-        "from ml_intern_jupyter.notebook.sessions import notebook_sessions\n"
+        "from ml_intern_jupyter.notebook.conductor.sessions import notebook_sessions\n"
         f"_s = notebook_sessions().conductors[{name!r}].session\n"
         "print(json.dumps({m['tool_call_id']: m['content'] "
         "for m in _s.history.messages if m['role'] == 'tool'}))"

@@ -172,7 +172,9 @@ def test_restore_full_history_then_stop_then_start_fresh(
         assert restored.parent_id == "old1"
 
         # As after a restart: this kernel no longer knows the restored session.
-        kernel.run_ok("from ml_intern_jupyter.notebook import sessions\nsessions._sessions = None")
+        kernel.run_ok(
+            "from ml_intern_jupyter.notebook.conductor import sessions\nsessions._sessions = None"
+        )
         result = kernel.run_ok("%%intern\nNever mind.")
         display_id, root = kernel.view_of(result["msg_id"])
         kernel.wait_button("Catch me up", root)

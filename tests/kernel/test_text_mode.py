@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import nbformat
-import pytest
 
 from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
 from tests.kernel.helpers import output_text, run_notebook
-
-
-@pytest.fixture
-def server() -> Any:
-    with FakeLLMServer() as fake:
-        yield fake
 
 
 def test_wait_renders_markdown_outputs_and_blocks(tmp_path: Path, server: FakeLLMServer) -> None:

@@ -13,7 +13,7 @@ REPO = "test-user/ml-intern-sessions"
 
 WAIT_FOR_FOOTER = """\
 import time
-from ml_intern_jupyter.notebook.sessions import notebook_sessions
+from ml_intern_jupyter.notebook.conductor.sessions import notebook_sessions
 deadline = time.monotonic() + 60
 while not notebook_sessions().traces.footer and time.monotonic() < deadline:
     time.sleep(0.05)

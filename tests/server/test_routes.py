@@ -589,16 +589,26 @@ def test_export_downloads_each_format_scrubbed(api: Api) -> None:
     assert dump.code == 200 and dump.json["session"]["title"] == "Fine-tune"
     assert len(dump.json["messages"]) == 2
 
+    hub = api.get("sessions", "s1", "export", params={"format": "hf_session"})
+    assert hub.code == 200 and hub.headers["Content-Type"].startswith("application/x-ndjson")
+    assert 'filename="s1.jsonl"' in hub.headers["Content-Disposition"]
+    header, *messages = [json.loads(line) for line in hub.body.decode().splitlines()]
+    assert header["type"] == "session" and header["id"] == "s1" and header["name"] == "Fine-tune"
+    assert header["harness"] == "ml-intern-jupyter" and header["model"] == "org/model"
+    assert [m["message"]["role"] for m in messages] == ["user", "assistant"]
+    assert messages[1]["message"]["content"] == "Training done."
+    assert messages[0]["message"]["timestamp"] == 1_700_000_001_000
+
     default = api.get("sessions", "s1", "export")
     assert default.code == 200 and default.body == jsonl.body  # Claude Code unless asked
-    for reply in (jsonl, markdown, dump):
+    for reply in (jsonl, hub, markdown, dump):
         assert TOKEN not in reply.body.decode()
 
 
 def test_export_bad_requests(api: Api) -> None:
     create(api, "s1")
     bad = api.get("sessions", "s1", "export", params={"format": "pdf"})
-    assert bad.code == 400 and "claude_code, markdown, json" in bad.message
+    assert bad.code == 400 and "claude_code, hf_session, markdown, json" in bad.message
     missing = api.get("sessions", "nope", "export")
     assert missing.code == 404 and missing.json["error"] == "unknown_session"
     assert api.get("sessions", "bad id!", "export").code in (400, 404)

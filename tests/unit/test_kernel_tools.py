@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from ml_intern_jupyter.notebook.bridge import KernelMainThread
+from ml_intern_jupyter.notebook.conductor.bridge import KernelMainThread
 from ml_intern_jupyter.tools.base import Approval
 from ml_intern_jupyter.tools.kernel import (
     describe_variables,

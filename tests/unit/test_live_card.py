@@ -8,8 +8,8 @@ import ipywidgets
 import pytest
 
 from ml_intern_jupyter.agent import messages as ev
-from ml_intern_jupyter.notebook.transcript import TurnRecord
-from ml_intern_jupyter.notebook.view_parts import CardBlock, Counter
+from ml_intern_jupyter.notebook.render.transcript import TurnRecord
+from ml_intern_jupyter.notebook.view.parts import CardBlock, Counter
 
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAADCAYAAAC56t6BAAAAEklEQVR4nGNgYGD4z8DAwMAAAA0KAQE+1V6FAAAAAElFTkSuQmCC"
 URL = "https://huggingface.co/jobs/alice/abc123"
@@ -80,7 +80,7 @@ def test_proposed_cell_card_shows_the_cell_not_the_models_note(view: SimpleNames
 
 
 def test_a_spend_pause_panel_shows_the_spend_and_sends_the_decision(view: SimpleNamespace) -> None:
-    from ml_intern_jupyter.notebook.view_parts import ApprovalPanel
+    from ml_intern_jupyter.notebook.view.parts import ApprovalPanel
 
     record = TurnRecord("default", "abc", "m")
     reason = "This session has spent $6.00 (inference $5.00, jobs $1.00), past the $5.00 pause."

@@ -270,7 +270,7 @@ def via() -> str:
     return VIA_OPENAI
 
 
-class Recorder:
+class ClientCalls:
     """Collects on_chunk / on_retry calls and the waits the client asked for."""
 
     def __init__(self) -> None:
@@ -283,13 +283,13 @@ class Recorder:
 
 
 @pytest.fixture
-def rec() -> Recorder:
-    return Recorder()
+def rec() -> ClientCalls:
+    return ClientCalls()
 
 
 @pytest.fixture
 def make_client(
-    fake_llm: FakeLLMServer, fast_retry_config: Config, rec: Recorder, via: str
+    fake_llm: FakeLLMServer, fast_retry_config: Config, rec: ClientCalls, via: str
 ) -> Iterator[Callable[..., LLMClient]]:
     """Builds clients aimed at the fake; afterwards checks the fake's script ran cleanly."""
 
@@ -311,13 +311,13 @@ def make_client(
     assert fake_llm.errors == []
 
 
-async def stream(client: LLMClient, rec: Recorder, tools: Any = None) -> LLMResponse:
+async def stream(client: LLMClient, rec: ClientCalls, tools: Any = None) -> LLMResponse:
     return await client.stream(USER, tools, on_chunk=rec.chunks.append, on_retry=rec.retries.append)
 
 
 @both_paths
 async def test_streamed_text_reaches_on_chunk(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     text = "Hello there, this reply arrives in small pieces."
     fake_llm.script(Reply(content=text, chunk_size=5, usage=(12, 7)))
@@ -343,7 +343,7 @@ async def test_streamed_text_reaches_on_chunk(
 
 @both_paths
 async def test_tool_call_deltas_are_accumulated_per_index(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     calls = [
         ToolCall("read", {"path": "data/train.csv", "offset": 10}, id="call_r"),
@@ -377,7 +377,7 @@ async def test_tool_call_deltas_are_accumulated_per_index(
 
 @both_paths
 async def test_malformed_tool_arguments_are_passed_through_raw(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(Reply(tool_calls=[ToolCall("bash", '{"command": ')], chunk_size=3))
     response = await stream(make_client(), rec)
@@ -387,7 +387,7 @@ async def test_malformed_tool_arguments_are_passed_through_raw(
 
 @both_paths
 async def test_cost_from_model_prices(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     prices = {MODEL_FOR[via]: ModelPrice(input_per_mtok=2.0, output_per_mtok=10.0)}
     fake_llm.script(Reply(content="ok", usage=(1_000, 500)))
@@ -397,7 +397,7 @@ async def test_cost_from_model_prices(
 
 @both_paths
 async def test_complete_non_streaming(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     prices = {MODEL_FOR[via]: ModelPrice(input_per_mtok=1.0, output_per_mtok=1.0)}
     fake_llm.script(Reply(content="A summary.", usage=(100, 20)))
@@ -413,7 +413,7 @@ async def test_complete_non_streaming(
 
 
 async def test_complete_is_retried_too(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(ErrorReply.server_error(502), Reply(content="fine"))
     response = await make_client().complete(USER, max_tokens=None, on_retry=rec.retries.append)
@@ -427,7 +427,7 @@ async def test_complete_is_retried_too(
 
 @both_paths
 async def test_rate_limit_honours_retry_after(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(ErrorReply.rate_limit(retry_after=2), Reply(content="after the wait"))
     response = await stream(make_client(), rec)
@@ -439,7 +439,7 @@ async def test_rate_limit_honours_retry_after(
 
 
 async def test_retry_after_is_capped(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(ErrorReply.rate_limit(retry_after=3600), Reply(content="ok"))
     await stream(make_client(retry_after_max_s=0.01), rec)
@@ -448,7 +448,7 @@ async def test_retry_after_is_capped(
 
 @both_paths
 async def test_rate_limit_without_retry_after_uses_configured_waits(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(
         ErrorReply.rate_limit(retry_after=None),
@@ -465,7 +465,7 @@ async def test_rate_limit_without_retry_after_uses_configured_waits(
 
 
 async def test_unparseable_retry_after_falls_back_to_configured_wait(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(
         ErrorReply(429, "slow down", headers={"Retry-After": "soon-ish"}), Reply(content="ok")
@@ -480,7 +480,7 @@ async def test_server_errors_are_retried_then_succeed(
     status: int,
     fake_llm: FakeLLMServer,
     make_client: Callable[..., LLMClient],
-    rec: Recorder,
+    rec: ClientCalls,
 ) -> None:
     fake_llm.script(ErrorReply.server_error(status), Reply(content="recovered"))
     response = await stream(make_client(), rec)
@@ -492,7 +492,7 @@ async def test_server_errors_are_retried_then_succeed(
 
 @both_paths
 async def test_gives_up_after_llm_attempts(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(*[ErrorReply.server_error(503)] * 4)
     with pytest.raises(LLMError) as info:
@@ -507,7 +507,7 @@ async def test_gives_up_after_llm_attempts(
 
 
 async def test_rate_limit_gives_up_with_kind_rate_limit(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(*[ErrorReply.rate_limit(retry_after=0)] * 2)
     with pytest.raises(LLMError) as info:
@@ -518,7 +518,7 @@ async def test_rate_limit_gives_up_with_kind_rate_limit(
 
 
 async def test_single_attempt_does_not_retry(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(ErrorReply.server_error(500), Reply(content="never reached"))
     with pytest.raises(LLMError, match="gave up after 1 attempts"):
@@ -528,7 +528,7 @@ async def test_single_attempt_does_not_retry(
 
 
 async def test_waits_reuse_the_last_entry_when_attempts_exceed_the_list(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(*[ErrorReply.server_error(500)] * 3, Reply(content="ok"))
     await stream(make_client(llm_attempts=4, retry_transient_waits_s=[0.001]), rec)
@@ -537,7 +537,7 @@ async def test_waits_reuse_the_last_entry_when_attempts_exceed_the_list(
 
 @both_paths
 async def test_connection_dropped_before_response_is_retried(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(Disconnect(), Reply(content="back"))
     response = await stream(make_client(), rec)
@@ -548,7 +548,7 @@ async def test_connection_dropped_before_response_is_retried(
 
 @both_paths
 async def test_disconnect_mid_stream_is_retried_as_transient(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(
         Reply(content="partial text that is cut", chunk_size=4, disconnect_after_chunks=2),
@@ -564,7 +564,7 @@ async def test_disconnect_mid_stream_is_retried_as_transient(
 
 
 async def test_on_retry_text_carries_the_reason(
-    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(ErrorReply.server_error(503), Reply(content="ok"))
     await stream(make_client(), rec)
@@ -576,7 +576,7 @@ async def test_on_retry_text_carries_the_reason(
 
 @both_paths
 async def test_context_overflow(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(ErrorReply.context_overflow(), Reply(content="unused"))
     with pytest.raises(LLMError) as info:
@@ -594,7 +594,7 @@ async def test_auth_errors_local(
     status: int,
     fake_llm: FakeLLMServer,
     make_client: Callable[..., LLMClient],
-    rec: Recorder,
+    rec: ClientCalls,
 ) -> None:
     reply = ErrorReply.auth() if status == 401 else ErrorReply(403, "forbidden")
     fake_llm.script(reply, Reply(content="unused"))
@@ -610,7 +610,7 @@ async def test_auth_errors_local(
 
 @both_paths
 async def test_model_not_found(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(ErrorReply.not_found_model())
     with pytest.raises(LLMError) as info:
@@ -623,7 +623,7 @@ async def test_model_not_found(
 
 @both_paths
 async def test_billing(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(ErrorReply(402, "You have run out of credits"))
     with pytest.raises(LLMError) as info:
@@ -634,7 +634,7 @@ async def test_billing(
 
 @both_paths
 async def test_bad_request_is_not_retried(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(ErrorReply(400, "messages[0].role is invalid"), Reply(content="unused"))
     with pytest.raises(LLMError) as info:
@@ -646,7 +646,7 @@ async def test_bad_request_is_not_retried(
 
 @both_paths
 async def test_cancellation_propagates(
-    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: Recorder
+    via: str, fake_llm: FakeLLMServer, make_client: Callable[..., LLMClient], rec: ClientCalls
 ) -> None:
     fake_llm.script(Reply(content="x" * 40, chunk_size=1, delay=0.02))
     first_chunk = asyncio.Event()
@@ -673,7 +673,7 @@ async def test_cancellation_propagates(
 async def test_router_request_carries_session_header_and_reasoning_effort(
     fake_llm: FakeLLMServer,
     make_client: Callable[..., LLMClient],
-    rec: Recorder,
+    rec: ClientCalls,
     router_env: dict[str, str],
 ) -> None:
     fake_llm.script(Reply(content="probed"), Reply(content="routed"))
@@ -695,7 +695,7 @@ async def test_no_reasoning_effort_when_off(
     effort: str | None,
     fake_llm: FakeLLMServer,
     make_client: Callable[..., LLMClient],
-    rec: Recorder,
+    rec: ClientCalls,
     router_env: dict[str, str],
 ) -> None:
     fake_llm.script(Reply(content="ok"))
@@ -706,7 +706,7 @@ async def test_no_reasoning_effort_when_off(
 async def test_router_price_lookup_ignores_the_policy_suffix(
     fake_llm: FakeLLMServer,
     make_client: Callable[..., LLMClient],
-    rec: Recorder,
+    rec: ClientCalls,
     router_env: dict[str, str],
 ) -> None:
     prices = {"org/m": ModelPrice(input_per_mtok=1.0, output_per_mtok=3.0)}
@@ -719,7 +719,7 @@ async def test_router_price_lookup_ignores_the_policy_suffix(
 async def test_router_auth_error_asks_for_login(
     fake_llm: FakeLLMServer,
     make_client: Callable[..., LLMClient],
-    rec: Recorder,
+    rec: ClientCalls,
     router_env: dict[str, str],
 ) -> None:
     fake_llm.script(ErrorReply.auth())
@@ -733,7 +733,7 @@ async def test_router_auth_error_asks_for_login(
 async def test_router_without_token_raises_before_any_request(
     fake_llm: FakeLLMServer,
     make_client: Callable[..., LLMClient],
-    rec: Recorder,
+    rec: ClientCalls,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(llm, "_cached_hf_token", no_token)
@@ -772,7 +772,7 @@ def test_llm_env_sets_up_the_process_environment(llm_env: FakeLLMServer) -> None
 
 
 async def test_llm_env_points_the_client_at_the_fake(
-    llm_env: FakeLLMServer, fast_retry_config: Config, rec: Recorder
+    llm_env: FakeLLMServer, fast_retry_config: Config, rec: ClientCalls
 ) -> None:
     llm_env.script(Reply(content="via os.environ"))
     client = LLMClient(fast_retry_config, "s", sleep=rec.sleep)  # no env=: reads os.environ

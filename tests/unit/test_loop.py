@@ -20,12 +20,6 @@ from tests.fakes.llm_server import (
 )
 
 
-@pytest.fixture
-def server():
-    with FakeLLMServer() as srv:
-        yield srv
-
-
 def tool_results(messages):
     return {m["tool_call_id"]: m["content"] for m in messages if m["role"] == "tool"}
 

@@ -10,38 +10,17 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from ml_intern_jupyter.notebook import sessions as sessions_module
-from ml_intern_jupyter.notebook.magics import (
+from ml_intern_jupyter.notebook.commands.parse import (
     COMMANDS,
     CellOptions,
     LineCommand,
     parse_cell_line,
     parse_line,
 )
+from ml_intern_jupyter.notebook.conductor import sessions as sessions_module
 from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
 
 FAKE_MODEL = "vllm/test-model"
-
-
-@pytest.fixture
-def ip() -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.extension_manager.load_extension("ml_intern_jupyter")
-    yield shell
-    shell.extension_manager.unload_extension("ml_intern_jupyter")
-
-
-@pytest.fixture
-def fresh_sessions(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """This kernel's session map starts empty; sessions made here are shut down after."""
-    monkeypatch.setattr(sessions_module, "_sessions", None)
-    yield
-    current = sessions_module._sessions
-    if current is not None:
-        from ml_intern_jupyter.agent.messages import Shutdown
-
-        for _name, conductor in current.items():
-            current.runtime.submit(conductor.session.id, Shutdown())
 
 
 @pytest.fixture
@@ -117,6 +96,9 @@ def test_saved_session_commands_parse() -> None:
         "export", ["t.jsonl"], "abc", "claude_code"
     )
     assert parse_line("export --format=json out") == LineCommand("export", ["out"], None, "json")
+    assert parse_line("export t.jsonl --format hf_session") == LineCommand(
+        "export", ["t.jsonl"], None, "hf_session"
+    )
 
 
 @pytest.mark.parametrize(
@@ -124,7 +106,10 @@ def test_saved_session_commands_parse() -> None:
     [
         ("resume", "`%intern resume` needs a session id: usage is `%intern resume ID`"),
         ("export", "`%intern export` needs a file path"),
-        ("export out.md --format html", "Unknown export format 'html'. Valid formats: claude_code"),
+        (
+            "export out.md --format html",
+            "Unknown export format 'html'. Valid formats: claude_code, hf_session, markdown, json.",
+        ),
         ("export out.md --format", "--format needs a format"),
         ("status --format json", "--format only goes with `%intern export`."),
         ("resume a b", "Too many arguments for `resume`: usage is `%intern resume ID`."),
@@ -286,7 +271,7 @@ def test_session_commands(ip: InteractiveShell, capsys: Any, fake: FakeLLMServer
     assert "1 turn(s)" in out
 
     with pytest.raises(UsageError, match="Invalid config value for 'reasoning_effort'"):
-        from ml_intern_jupyter.notebook import commands
+        from ml_intern_jupyter.notebook.commands import run as commands
 
         commands._setting(
             sessions_module.notebook_sessions(), "work", "reasoning_effort", "max", "x"

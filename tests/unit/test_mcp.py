@@ -438,7 +438,7 @@ def test_result_content_for_the_model_and_the_card() -> None:
 
 
 def test_mcp_images_and_links_show_inline_in_the_card_and_transcript() -> None:
-    from ml_intern_jupyter.notebook.tool_display import (
+    from ml_intern_jupyter.notebook.render.tool_display import (
         display_html,
         display_markdown,
         display_plain,

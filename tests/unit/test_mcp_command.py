@@ -10,10 +10,10 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from ml_intern_jupyter.notebook.magics import parse_line
+from ml_intern_jupyter.notebook.commands.parse import parse_line
 from tests.fakes.llm_server import FakeLLMServer, Reply
 from tests.fakes.mcp_server import stdio_entry
-from tests.unit.test_magics import fake, fresh_sessions, ip  # noqa: F401 - fixtures
+from tests.unit.test_magics import fake  # noqa: F401 - fixture (ip, fresh_sessions: conftest)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -25,7 +25,7 @@ def test_bad_mcp_arguments_are_one_clear_line(line: str) -> None:
 
 
 def test_mcp_lists_toggles_and_reports_failures(
-    ip: InteractiveShell,  # noqa: F811
+    ip: InteractiveShell,
     capsys: Any,
     fake: FakeLLMServer,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,

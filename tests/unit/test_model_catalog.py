@@ -179,7 +179,7 @@ async def test_a_configured_context_window_wins_over_the_catalog(fake_llm: FakeL
 
 
 def test_the_picker_table_sets_the_model_it_was_clicked_for() -> None:
-    from ml_intern_jupyter.notebook.model_picker import Picker, table_text
+    from ml_intern_jupyter.notebook.view.model_picker import Picker, table_text
 
     chosen: list[str] = []
 

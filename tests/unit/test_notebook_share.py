@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ml_intern_jupyter.config import Config
-from ml_intern_jupyter.notebook.share import NotebookTraces
+from ml_intern_jupyter.notebook.conductor.share import NotebookTraces
 from ml_intern_jupyter.store.base import SessionRecord
 from ml_intern_jupyter.store.sqlite import SqliteStore
 from tests.fakes.hub_server import FakeHub
@@ -69,7 +69,7 @@ def test_share_traces_command_flips_visibility(hub: FakeHub, store: SqliteStore)
 
 
 def test_the_turn_footer_says_where_traces_go() -> None:
-    from ml_intern_jupyter.notebook.transcript import TurnRecord
+    from ml_intern_jupyter.notebook.render.transcript import TurnRecord
 
     record = TurnRecord(
         "default",
@@ -115,7 +115,7 @@ def test_starting_with_sharing_off_starts_nothing(hub: FakeHub, store: SqliteSto
 
 
 def test_a_footer_learnt_during_the_turn_is_shown_at_its_end() -> None:
-    from ml_intern_jupyter.notebook.transcript import TurnRecord
+    from ml_intern_jupyter.notebook.render.transcript import TurnRecord
 
     known: list[str | None] = [None]
     record = TurnRecord("default", "s1", "m", traces_source=lambda: known[0])

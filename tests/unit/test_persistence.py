@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from ml_intern_jupyter.agent import messages as ev
 from ml_intern_jupyter.agent.persistence import Recorder
 from ml_intern_jupyter.store.base import StoreError
 from ml_intern_jupyter.store.sqlite import SqliteStore
 from tests.agent_harness import make_session, run_input
-from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer() as srv:
-        yield srv
+from tests.fakes.llm_server import Reply, ToolCall
 
 
 def stored(store, session):

@@ -12,7 +12,7 @@ import pytest
 from ml_intern_jupyter.agent import caching
 from ml_intern_jupyter.agent.llm import LLMClient, resolve_model
 from ml_intern_jupyter.config import ModelPrice
-from ml_intern_jupyter.notebook import commands
+from ml_intern_jupyter.notebook.commands import run as commands
 from tests.agent_harness import make_config, make_session, run_input
 from tests.fakes.llm_server import Reply, ToolCall
 

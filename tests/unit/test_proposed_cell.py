@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ml_intern_jupyter.notebook.proposed import insert_last_proposed, last_proposed
+from ml_intern_jupyter.notebook.commands.proposed import insert_last_proposed, last_proposed
 
 
 def call(name: str, args: Any) -> dict[str, Any]:

@@ -3,9 +3,9 @@ transcript; prompt-cache tokens in the footer. Real Session, in-process widgets.
 
 from __future__ import annotations
 
-from ml_intern_jupyter.notebook.transcript import Reasoning, Transcript, TurnRecord
-from ml_intern_jupyter.notebook.view import LiveView
-from ml_intern_jupyter.notebook.view_parts import ReasoningBlock
+from ml_intern_jupyter.notebook.render.transcript import Reasoning, Transcript, TurnRecord
+from ml_intern_jupyter.notebook.view.live import LiveView
+from ml_intern_jupyter.notebook.view.parts import ReasoningBlock
 from tests.agent_harness import make_session, run_input
 from tests.fakes.llm_server import FakeLLMServer, Reply
 

@@ -14,19 +14,13 @@ from ml_intern_jupyter.agent.loop import CANCELLED
 from ml_intern_jupyter.agent.research import FINAL_NOTE, READ_ONLY, WHY_CONTEXT
 from ml_intern_jupyter.tools.base import Approval
 from tests.agent_harness import RESEARCH_SYSTEM, Conversations, make_session, run_input, tool
-from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
+from tests.fakes.llm_server import Reply, ToolCall
 from tests.fakes.web_server import FakeWeb
 
 PRICES = {
     "vllm/test-model": {"input_per_mtok": 1000, "output_per_mtok": 2000},
     "vllm/research-model": {"input_per_mtok": 100, "output_per_mtok": 200},
 }
-
-
-@pytest.fixture
-def server() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer() as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from ml_intern_jupyter.notebook.research_view import ResearchBlock
-from ml_intern_jupyter.notebook.text import TextRenderer
-from ml_intern_jupyter.notebook.transcript import Transcript, TurnRecord
-from ml_intern_jupyter.notebook.view import LiveView
-from ml_intern_jupyter.notebook.view_parts import CardBlock, StreamBlock
+from ml_intern_jupyter.notebook.render.text import TextRenderer
+from ml_intern_jupyter.notebook.render.transcript import Transcript, TurnRecord
+from ml_intern_jupyter.notebook.view.live import LiveView
+from ml_intern_jupyter.notebook.view.parts import CardBlock, StreamBlock
+from ml_intern_jupyter.notebook.view.research import ResearchBlock
 from tests.agent_harness import Conversations, make_session, run_input
 from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
 from tests.fakes.web_server import FakeWeb
@@ -20,12 +20,6 @@ from tests.fakes.web_server import FakeWeb
 PRICES = {"vllm/test-model": {"input_per_mtok": 1000, "output_per_mtok": 2000}}
 REPORT_A = "## Answer\nAlpha uses **beta 0.1**."
 REPORT_B = "## Answer\nBeta needs 2 epochs."
-
-
-@pytest.fixture
-def server() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer() as srv:
-        yield srv
 
 
 @pytest.fixture

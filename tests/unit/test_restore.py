@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from ml_intern_jupyter.agent.context import RESTORE_PROMPT
 from ml_intern_jupyter.agent.restore import (
     NOT_RESUMED,
@@ -13,7 +11,7 @@ from ml_intern_jupyter.agent.restore import (
     restore_full,
 )
 from tests.agent_harness import make_session, run_input, sent_messages
-from tests.fakes.llm_server import FakeLLMServer, Reply
+from tests.fakes.llm_server import Reply
 
 OLD = [
     {"role": "system", "content": "old system prompt"},
@@ -36,12 +34,6 @@ OLD = [
     },
     {"role": "tool", "tool_call_id": "c1", "name": "inspect", "content": "df: 100 rows"},
 ]
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer() as srv:
-        yield srv
 
 
 async def test_catch_up_sends_the_restore_prompt_and_continues(server, tmp_path):

@@ -13,13 +13,7 @@ import pytest
 from ml_intern_jupyter.agent import messages as ev
 from ml_intern_jupyter.errors import ConfigError, SessionError
 from ml_intern_jupyter.runtime import Runtime
-from tests.fakes.llm_server import FakeLLMServer, Reply
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer() as srv:
-        yield srv
+from tests.fakes.llm_server import Reply
 
 
 @pytest.fixture

@@ -20,11 +20,12 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from ml_intern_jupyter.agent.context import RESTORE_PROMPT
 from ml_intern_jupyter.agent.restore import RESTART_NOTE
-from ml_intern_jupyter.notebook import sessions as sessions_module
-from ml_intern_jupyter.notebook.persist import notebook_id
-from ml_intern_jupyter.notebook.restore import ago
+from ml_intern_jupyter.notebook.conductor import sessions as sessions_module
+from ml_intern_jupyter.notebook.conductor.gate import ago
+from ml_intern_jupyter.notebook.conductor.kernel_store import notebook_id
 from ml_intern_jupyter.store import SessionRecord, SqliteStore
 from tests.fakes.llm_server import ErrorReply, FakeLLMServer, Reply
+from tests.unit.conftest import shutdown_sessions
 
 FAKE_MODEL = "vllm/test-model"
 NOTEBOOK = "saved.ipynb"
@@ -35,31 +36,14 @@ OLD_MESSAGES: list[dict[str, Any]] = [
 ]
 
 
-def shutdown_all() -> None:
-    current = sessions_module._sessions
-    if current is not None:
-        from ml_intern_jupyter.agent.messages import Shutdown
-
-        for _name, conductor in current.items():
-            current.runtime.submit(conductor.session.id, Shutdown())
-
-
 @pytest.fixture
-def ip() -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.extension_manager.load_extension("ml_intern_jupyter")
-    yield shell
-    shell.extension_manager.unload_extension("ml_intern_jupyter")
-
-
-@pytest.fixture
-def fake(llm_env: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLMServer]:
+def fake(
+    llm_env: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, fresh_sessions: None
+) -> FakeLLMServer:
     monkeypatch.setenv("ML_INTERN_MODEL", FAKE_MODEL)
     monkeypatch.setenv("ML_INTERN_LLM_ATTEMPTS", "1")
     monkeypatch.setenv("JPY_SESSION_NAME", NOTEBOOK)
-    monkeypatch.setattr(sessions_module, "_sessions", None)
-    yield llm_env
-    shutdown_all()
+    return llm_env
 
 
 @pytest.fixture
@@ -95,7 +79,7 @@ def seed(
 
 
 def restart() -> None:
-    shutdown_all()
+    shutdown_sessions()
     sessions_module._sessions = None
 
 
@@ -308,6 +292,14 @@ def test_export_the_current_session_and_a_saved_one(
     ip.run_line_magic("intern", f"export {tmp_path} -s old1")  # a directory: <id>.jsonl in it
     lines = (tmp_path / "old1.jsonl").read_text().splitlines()
     assert [json.loads(line)["type"] for line in lines] == ["user", "assistant"]
+    ip.run_line_magic("intern", f"export {tmp_path / 'hub.jsonl'} --format hf_session")
+    assert "as hf_session to" in capsys.readouterr().out
+    hub = [json.loads(line) for line in (tmp_path / "hub.jsonl").read_text().splitlines()]
+    assert hub[0]["type"] == "session" and hub[0]["harness"] == "ml-intern-jupyter"
+    assert [(line["message"]["role"], line["message"]["content"]) for line in hub[1:]] == [
+        ("user", "Say hello."),
+        ("assistant", "Hello there."),
+    ]
 
 
 def test_export_errors_are_one_clear_line(

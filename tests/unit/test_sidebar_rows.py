@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_intern_jupyter.agent import messages as ev
-from ml_intern_jupyter.notebook.sidebar_rows import ARGS_MAX_CHARS, ROW_INTERVAL, RowTracker
+from ml_intern_jupyter.notebook.sidebar.rows import ARGS_MAX_CHARS, ROW_INTERVAL, RowTracker
 from ml_intern_jupyter.tools.base import Approval
 from tests.agent_harness import make_session, tool
 from tests.fakes.llm_server import ErrorReply, FakeLLMServer, Reply, ToolCall

@@ -14,10 +14,10 @@ import pytest
 from ml_intern_jupyter.agent import messages as ev
 from ml_intern_jupyter.agent.persistence import Recorder as StoreRecorder
 from ml_intern_jupyter.agent.restore import RESTART_NOTE
-from ml_intern_jupyter.notebook import commands
-from ml_intern_jupyter.notebook import model_picker as picker
-from ml_intern_jupyter.notebook.restore import CATCH_UP, Offer, Previous, seed_job
-from ml_intern_jupyter.notebook.turns import Conductor, Request
+from ml_intern_jupyter.notebook.commands import run as commands
+from ml_intern_jupyter.notebook.conductor.gate import CATCH_UP, Offer, Previous, seed_gate
+from ml_intern_jupyter.notebook.conductor.turns import Conductor, Request
+from ml_intern_jupyter.notebook.view import model_picker as picker
 from ml_intern_jupyter.store import SessionRecord, SqliteStore
 from tests.agent_harness import make_session, run_input
 from tests.fakes.llm_server import ErrorReply, FakeLLMServer, Reply
@@ -113,7 +113,7 @@ async def test_a_request_sent_right_after_the_choice_runs_after_the_seed(
     conductor = Conductor(LoopRuntime(session), session, "default").attach()
     offer = Offer(Previous(store.get_session("old1"), OLD, store))  # type: ignore[arg-type]
     gate_sink = SeedSink()
-    conductor.enqueue(seed_job(conductor, offer, gate_sink))
+    conductor.enqueue(seed_gate(conductor, offer, gate_sink))
     await until(lambda: "session_expired" in gate_sink.log)
     offer.choose(CATCH_UP)
     request = Request("turn", ev.UserInput(text="carry on"), Sink())
@@ -145,7 +145,7 @@ async def test_a_failed_catch_up_saves_nothing_and_fails_the_waiting_request(
     conductor = Conductor(LoopRuntime(session), session, "default").attach()
     offer = Offer(Previous(store.get_session("old1"), OLD, store), CATCH_UP)  # type: ignore[arg-type]
     gate_sink = SeedSink()
-    conductor.enqueue(seed_job(conductor, offer, gate_sink))
+    conductor.enqueue(seed_gate(conductor, offer, gate_sink))
     request = Request("turn", ev.UserInput(text="carry on"), Sink())
     conductor.enqueue(request)
     await asyncio.wait_for(request.sink.done.wait(), 10)

@@ -10,16 +10,10 @@ from ml_intern_jupyter.agent.approvals import ApprovalPolicy
 from ml_intern_jupyter.agent.loop import SPEND_PAUSE_TOOL, SPEND_STOPPED
 from ml_intern_jupyter.tools.base import ToolResult
 from tests.agent_harness import make_session, run_input, tool
-from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall
+from tests.fakes.llm_server import Reply, ToolCall
 
 PRICES = {"vllm/test-model": {"input_per_mtok": 3000.0, "output_per_mtok": 0.0}}
 USAGE = (1000, 0)  # $3 a call
-
-
-@pytest.fixture
-def server():
-    with FakeLLMServer() as srv:
-        yield srv
 
 
 def echo(n: int) -> Reply:

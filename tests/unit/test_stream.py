@@ -7,8 +7,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ml_intern_jupyter.notebook.render import markdown_html
-from ml_intern_jupyter.notebook.stream import SegmentBuffer
+from ml_intern_jupyter.notebook.render.markup import markdown_html
+from ml_intern_jupyter.notebook.view.stream import SegmentBuffer
 
 PROSE = "A paragraph of prose that keeps going for a while. " * 8
 CODE = "```python\n" + "".join(f"x{i} = {i}\n" for i in range(200)) + "```\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from ml_intern_jupyter.notebook.tool_display import (
+from ml_intern_jupyter.notebook.render.tool_display import (
     MAX_IMAGE_B64,
     code_fence,
     display_markdown,

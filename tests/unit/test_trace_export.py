@@ -12,11 +12,13 @@ import pytest
 from ml_intern_jupyter.store import SessionRecord, SqliteStore, UnknownSessionError
 from ml_intern_jupyter.traces.claude_code import session_uuid, to_claude_code_jsonl
 from ml_intern_jupyter.traces.export import (
+    EXTENSIONS,
     FORMATS,
     TOOL_RESULT_LINES,
     export_session,
     render_export,
 )
+from ml_intern_jupyter.traces.hf_session import HARNESS, to_hf_session_jsonl
 
 SID = "sess-export"
 SECRET = "sk-ant-" + "a1B2c3D4e5F6g7H8i9J0kLmNoPq"
@@ -85,6 +87,34 @@ def test_claude_code_export_is_the_trace(store: SqliteStore, tmp_path: Path) -> 
     assert all(json.loads(line)["sessionId"] == session_uuid(SID) for line in expected.splitlines())
 
 
+def test_hf_session_export(store: SqliteStore, tmp_path: Path) -> None:
+    out = export_session(store, SID, tmp_path / "t.jsonl", "hf_session")
+    text = out.read_text(encoding="utf-8")
+    assert text == to_hf_session_jsonl(
+        store.load_messages(SID),
+        session_id=SID,
+        model="vllm/test-model",
+        session_start=STARTED,
+        name="Fine-tune BERT",
+    )
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert lines[0]["type"] == "session" and lines[0]["harness"] == HARNESS
+    assert lines[0]["id"] == SID and lines[0]["name"] == "Fine-tune BERT"
+    roles = [line["message"]["role"] for line in lines[1:]]
+    # No system prompt; the [SYSTEM: ...] note is a system line, not a user prompt.
+    assert roles == [
+        "user",
+        "assistant",
+        "tool",
+        "system",
+        "assistant",
+        "tool",
+        "user",
+        "assistant",
+    ]
+    assert export_session(store, SID, tmp_path, "hf_session") == tmp_path / f"{SID}.jsonl"
+
+
 def test_markdown_transcript(store: SqliteStore, tmp_path: Path) -> None:
     text = export_session(store, SID, tmp_path / "t.md", "markdown").read_text(encoding="utf-8")
     assert text.startswith("# Fine-tune BERT\n")
@@ -120,7 +150,7 @@ def test_every_format_is_scrubbed(store: SqliteStore, tmp_path: Path, fmt: str) 
     # Scrubbed by export itself too, not only because the store scrubs on write:
     record = store.get_session(SID)
     assert record is not None
-    raw = render_export(fmt, record, history())
+    raw = render_export(fmt, record, history()).decode()
     for text in (written, raw):
         assert SECRET not in text and HF_SECRET not in text
         assert "[REDACTED]" in text
@@ -132,6 +162,13 @@ def test_directory_target_and_missing_parents(store: SqliteStore, tmp_path: Path
     assert export_session(store, SID, nested, "json") == nested
     assert nested.is_file()
     assert not list(nested.parent.glob(".*.tmp"))  # no temp file left behind
+
+
+def test_the_magic_offers_every_format() -> None:
+    from ml_intern_jupyter.notebook.commands.parse import EXPORT_FORMATS
+
+    assert EXPORT_FORMATS == FORMATS
+    assert set(EXTENSIONS) == set(FORMATS)
 
 
 def test_unknown_format(store: SqliteStore, tmp_path: Path) -> None:

@@ -142,3 +142,35 @@ def test_claude_code_transcripts_shows_errors_usage_notes_and_images(
     # The session's title is the user's first prompt, never the agent's note.
     summary = claude_code_transcripts.get_session_summary(exported)
     assert summary == PROMPT
+
+
+def test_a_catch_up_seed_reads_as_the_summary_a_continued_session_starts_from(
+    tmp_path: Path,
+) -> None:
+    from ml_intern_jupyter.agent.context import RESTORE_NOTE
+
+    seed = RESTORE_NOTE.format(summary="I loaded run-7 and plotted its loss.")
+    h = History("You are the intern.")
+    h.add_user(seed)
+    h.add_assistant("Understood.", usage=(900, 3), finish_reason="stop")
+    h.add_user(PROMPT)
+    h.add_assistant(ANSWER, usage=(1000, 12), finish_reason="stop")
+    for i, m in enumerate(h.messages):
+        m["_ts"] = START + i
+    store = SqliteStore.open(tmp_path / "home")
+    store.create_session(SessionRecord(id=SID, model="vllm/test-model", created=START))
+    store.append_messages(SID, 0, 0, h.messages)
+    exported = export_session(store, SID, tmp_path / "trace.jsonl", "claude_code")
+    store.close()
+    first = json.loads(exported.read_text(encoding="utf-8").splitlines()[0])
+    assert first["isMeta"] is True and first["isCompactSummary"] is True
+
+    out = tmp_path / "transcripts"
+    claude_code_transcripts.generate_html(exported, out, github_repo="owner/repo")
+    pages = "".join(p.read_text(encoding="utf-8") for p in sorted(out.glob("page-*.html")))
+    assert "Session continuation summary" in pages  # shown folded, as Claude Code's own
+    assert "I loaded run-7 and plotted its loss." in pages
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert PROMPT in index
+    assert "I loaded run-7" not in index  # not listed among the user's prompts
+    assert claude_code_transcripts.get_session_summary(exported) == PROMPT

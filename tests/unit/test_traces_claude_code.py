@@ -336,8 +336,12 @@ def test_system_notes_are_kept_as_user_turns() -> None:
         "timestamp": "2025-06-15T15:06:45.000Z",
         "type": "user",
         "isMeta": True,  # the agent's note, not the user's prompt
+        "isCompactSummary": True,  # the summary a continued session starts from
         "message": {"role": "user", "content": note},
     }
+    nudge = "[SYSTEM: Your plan still has unfinished items: eval. Continue with them.]"
+    [line] = lines([{"role": "user", "content": nudge}])
+    assert line["isMeta"] is True and "isCompactSummary" not in line
 
 
 def test_empty_assistant_messages_are_skipped_without_breaking_the_chain() -> None:

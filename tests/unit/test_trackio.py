@@ -8,8 +8,8 @@ import ipywidgets
 import pytest
 
 from ml_intern_jupyter.agent import messages as ev
-from ml_intern_jupyter.notebook.transcript import Transcript, TurnRecord
-from ml_intern_jupyter.notebook.view_parts import CardBlock, Counter
+from ml_intern_jupyter.notebook.render.transcript import Transcript, TurnRecord
+from ml_intern_jupyter.notebook.view.parts import CardBlock, Counter
 from ml_intern_jupyter.tools.base import ToolSpec
 from ml_intern_jupyter.tools.jobs import JobsSettings, jobs_tool
 from tests.fakes.hub_server import FakeHub

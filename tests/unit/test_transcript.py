@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ml_intern_jupyter.agent import messages as ev
-from ml_intern_jupyter.notebook.render import code_html, compact_args, markdown_html
-from ml_intern_jupyter.notebook.text import TextRenderer
-from ml_intern_jupyter.notebook.transcript import (
+from ml_intern_jupyter.notebook.render.markup import code_html, compact_args, markdown_html
+from ml_intern_jupyter.notebook.render.text import TextRenderer
+from ml_intern_jupyter.notebook.render.transcript import (
     KEEP_IN_VIEW,
     Transcript,
     TurnRecord,

@@ -10,7 +10,7 @@ from typing import Any
 
 from ml_intern_jupyter.agent import messages as ev
 from ml_intern_jupyter.agent.session import Session
-from ml_intern_jupyter.notebook.turns import Conductor, Request
+from ml_intern_jupyter.notebook.conductor.turns import Conductor, Request
 from ml_intern_jupyter.tools.base import Approval
 from tests.agent_harness import make_session, tool
 from tests.fakes.llm_server import FakeLLMServer, Reply, ToolCall

@@ -19,9 +19,9 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..agent.persistence import Recorder
-    from ..config import Config
-    from ..store.base import SessionStore
+    from ...agent.persistence import Recorder
+    from ...config import Config
+    from ...store.base import SessionStore
 
 __all__ = ["KernelStore", "notebook_id"]
 
@@ -60,7 +60,7 @@ class KernelStore:
         with self._lock:
             if self._store is None and self.error is None:
                 try:
-                    from ..store import connect
+                    from ...store import connect
 
                     self._store = connect(config, on_switch=self._on_switch)
                 except Exception as exc:  # a broken disk must not break the notebook
@@ -89,7 +89,7 @@ class KernelStore:
         store = self.get(config)
         if store is None:
             return None
-        from ..agent.persistence import Recorder
+        from ...agent.persistence import Recorder
 
         # The working directory goes into the trace (`cwd`, as Claude Code records it).
         return Recorder(store, notebook=notebook, metadata={"name": name, "cwd": os.getcwd()})

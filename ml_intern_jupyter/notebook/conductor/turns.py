@@ -28,14 +28,23 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
-__all__ = ["Conductor", "Gate", "Request", "RequestControls", "Sink"]
+if TYPE_CHECKING:
+    from ml_intern_jupyter.agent.messages import ApprovalDecision, Event, Operation, Outcome
+    from ml_intern_jupyter.agent.session import Session
+    from ml_intern_jupyter.runtime import Runtime
+
+__all__ = ["Conductor", "Finish", "Gate", "Request", "RequestControls", "Sink"]
 
 log = logging.getLogger(__name__)
 
 RequestKind = Literal["turn", "compact", "undo"]
 RequestState = Literal["new", "queued", "active", "paused", "done"]
+# How a request ended, as its sink's `finished` hears it: its operation's
+# outcome, or "cancelled" (withdrawn while held) / "abandoned" (a paused turn
+# the user moved on from).
+Finish = Literal["done", "error", "interrupted", "cancelled", "abandoned"]
 
 
 class Sink(Protocol):
@@ -43,8 +52,8 @@ class Sink(Protocol):
 
     def queued(self) -> None: ...
     def started(self) -> None: ...
-    def event(self, event: Any) -> None: ...
-    def finished(self, outcome: str) -> None: ...
+    def event(self, event: Event) -> None: ...
+    def finished(self, outcome: Finish) -> None: ...
 
 
 @dataclass(eq=False)
@@ -52,7 +61,7 @@ class Request:
     """One cell's (or command's) request to a session: its operations and its sink."""
 
     kind: RequestKind
-    op: Any
+    op: Operation
     sink: Sink
     # Text mode: reject every approval request with this feedback for the model.
     auto_reject: str | None = None
@@ -93,7 +102,7 @@ class RequestControls:
 
 
 class Conductor:
-    def __init__(self, runtime: Any, session: Any, name: str):
+    def __init__(self, runtime: Runtime, session: Session, name: str):
         self.runtime = runtime
         self.session = session
         self.name = name
@@ -108,9 +117,9 @@ class Conductor:
         self._idle.set()
         self._idle_lock = threading.Lock()
         self._incoming = 0  # handed to the intern loop by `expect`, not yet enqueued
-        self._unsubscribe: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
         # Called with the session after each turn ends (e.g. to upload its trace).
-        self.on_turn_end: Any = None
+        self.on_turn_end: Callable[[Session], None] | None = None
 
     def attach(self) -> Conductor:
         """Subscribe to the session (call from the main thread, before any request)."""
@@ -172,11 +181,11 @@ class Conductor:
             return
         self._submit(item)
 
-    def decide(self, request: Request, approvals: list[Any]) -> bool:
+    def decide(self, request: Request, approvals: list[ApprovalDecision]) -> bool:
         """The user answered an approval request; False when it no longer applies."""
         if request.state != "paused" or request not in self.live:
             return False
-        from ..agent.messages import ExecApproval
+        from ...agent.messages import ExecApproval
 
         request.state = "active"
         self._send(request, ExecApproval(approvals=approvals), current=True)
@@ -196,7 +205,7 @@ class Conductor:
             if item.state in ("new", "queued"):
                 self.session.withdraw(item.current)
                 return  # its op_done("interrupted") ends it
-            from ..agent.messages import Interrupt
+            from ...agent.messages import Interrupt
 
             # A paused turn ends with the interrupt's own op_done; a running
             # one with its operation's op_done ("interrupted").
@@ -256,7 +265,7 @@ class Conductor:
         self._send(request, request.op, current=True)
         self._update_idle()
 
-    def _send(self, request: Request, op: Any, *, current: bool) -> None:
+    def _send(self, request: Request, op: Operation, *, current: bool) -> None:
         request.op_ids.add(op.id)
         self.routes[op.id] = request
         if current:
@@ -272,7 +281,8 @@ class Conductor:
 
     async def _run_gate(self, gate: Gate) -> None:
         try:
-            outcome = await gate.run(gate) or "done"
+            # the gate's coroutine (notebook/restore.py `_seed`) returns a Finish
+            outcome = cast(Finish, await gate.run(gate) or "done")
         except asyncio.CancelledError:
             outcome = "interrupted"
         except Exception as exc:  # our bug: show it, keep the conductor going
@@ -299,7 +309,7 @@ class Conductor:
             else:
                 self._idle.set()
 
-    def _finish(self, request: Request, outcome: str) -> None:
+    def _finish(self, request: Request, outcome: Finish) -> None:
         request.state = "done"
         if request in self.live:
             self.live.remove(request)
@@ -368,7 +378,7 @@ class Conductor:
             except Exception:
                 log.exception("a view failed on %s", event.type)
 
-    def _op_done(self, request: Request, outcome: str) -> None:
+    def _op_done(self, request: Request, outcome: Outcome) -> None:
         if outcome == "paused":
             request.state = "paused"
             self._update_idle()
@@ -380,7 +390,7 @@ class Conductor:
         self._finish(request, outcome)
 
     def _auto_reject(self, request: Request) -> None:
-        from ..agent.messages import ApprovalDecision
+        from ...agent.messages import ApprovalDecision
 
         self.decide(
             request,
@@ -404,6 +414,6 @@ class Conductor:
 
 
 def _error(text: str) -> Any:
-    from ..agent.messages import Error
+    from ...agent.messages import Error
 
     return Error(error=text, kind="session")

@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from ..errors import InternError
+from ...errors import InternError
+from .order import BUSY
+from .order import ORDER as _ORDER
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..store.base import SessionRecord, SessionStore
-    from .magics import LineCommand
-    from .sessions import NotebookSessions
+    from ...config import Config
+    from ...store.base import SessionRecord, SessionStore
+    from ..conductor.sessions import NotebookSessions
+    from .parse import LineCommand
 
 __all__ = ["SAVED_COMMANDS", "find_saved", "print_saved", "run_saved"]
 
@@ -36,7 +38,7 @@ def run_saved(sessions: NotebookSessions, cmd: LineCommand) -> None:
 
 
 def _config() -> Config:
-    from ..config import load_config
+    from ...config import load_config
 
     try:
         return load_config()
@@ -53,7 +55,7 @@ def _store(sessions: NotebookSessions, config: Config) -> SessionStore:
 
 def find_saved(store: SessionStore, ident: str) -> SessionRecord:
     """A saved session by id or unique id prefix; otherwise one clear `UsageError`."""
-    from ..store.base import StoreError
+    from ...store.base import StoreError
 
     try:
         record = store.get_session(ident)
@@ -75,7 +77,7 @@ def find_saved(store: SessionStore, ident: str) -> SessionRecord:
 
 def print_saved(sessions: NotebookSessions, current: str) -> None:
     """The saved sessions: this notebook's, then the others (most recent first)."""
-    from ..store.base import StoreError
+    from ...store.base import StoreError
 
     try:
         config = _config()
@@ -140,9 +142,16 @@ def _row(
 
 def resume(sessions: NotebookSessions, ident: str, *, name: str | None = None) -> None:
     """Make a saved session this notebook's current one (blocks while it is seeded)."""
-    from ..store.base import StoreError
-    from .commands import _ORDER, BUSY
-    from .restore import RESUME, Offer, Opened, Previous, TextSeedSink, run_seed_blocking, seed_job
+    from ...store.base import StoreError
+    from ..conductor.gate import (
+        RESUME,
+        Offer,
+        Opened,
+        Previous,
+        TextSeedSink,
+        run_seed_blocking,
+        seed_gate,
+    )
 
     config = _config()
     store = _store(sessions, config)
@@ -168,7 +177,7 @@ def resume(sessions: NotebookSessions, ident: str, *, name: str | None = None) -
     with _ORDER:
         conductor = _new_conductor(sessions, name, record.model)
     offer = Offer(previous, RESUME)
-    opened = Opened(conductor, name, seed_job(conductor, offer, TextSeedSink()), offer)
+    opened = Opened(conductor, name, seed_gate(conductor, offer, TextSeedSink()), offer)
     sessions.current = name
     outcome = run_seed_blocking(sessions, opened, _plain, announce=False)
     if outcome == "done":
@@ -201,8 +210,8 @@ def export(
     sessions: NotebookSessions, path: str, *, fmt: str | None = None, session: str | None = None
 ) -> None:
     """Write a saved session (a live one by name, a saved one by id; default the current one)."""
-    from ..store.base import StoreError
-    from ..traces.export import export_session
+    from ...store.base import StoreError
+    from ...traces.export import export_session
 
     config = _config()
     store = _store(sessions, config)

@@ -32,7 +32,7 @@ import re
 import struct
 from typing import Any
 
-from .render import code_html
+from .markup import code_html
 
 __all__ = [
     "CELL_HINT",
@@ -219,7 +219,7 @@ def job_link_html(url: str | None, label: str = "job page") -> str:
 
 def trackio_url_of(display: dict[str, Any] | None, output: str | None) -> str | None:
     """The trackio dashboard of a card: from hf_jobs' payload, or printed by kernel code."""
-    from ..tools.trackio import trackio_url_in
+    from ...tools.trackio import trackio_url_in
 
     url = safe_url((display or {}).get("trackio_url"))
     return url or (safe_url(trackio_url_in(output)) if output else None)

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..tools.base import ToolResult
+from ...tools.base import ToolResult
 
 __all__ = ["KernelMainThread"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..errors import InternError
+from ...errors import InternError
 
 __all__ = ["format_servers", "mcp_command"]
 
@@ -66,8 +66,8 @@ def _listing(sessions: Any, name: str) -> str:
         if not servers:
             return _none_configured()
         return f"MCP servers of session '{name}':\n" + format_servers(servers)
-    from ..config import load_config
-    from ..tools.mcp_servers import configured_servers, display_target
+    from ...config import load_config
+    from ...tools.mcp_servers import configured_servers, display_target
 
     try:
         configured = configured_servers(load_config())
@@ -84,7 +84,7 @@ def _listing(sessions: Any, name: str) -> str:
 
 
 def _none_configured() -> str:
-    from ..config import user_config_path
+    from ...config import user_config_path
 
     return (
         "No MCP servers are configured. Add them under `mcp_servers` in "

@@ -22,9 +22,8 @@ import logging
 import sys
 from typing import Any, Protocol
 
-from .render import CSS, ROOT_CLASS, escape
-from .research_view import ResearchBlock
-from .transcript import (
+from ..render.markup import CSS, ROOT_CLASS, escape
+from ..render.transcript import (
     STATE_LABELS,
     Note,
     Reasoning,
@@ -35,7 +34,8 @@ from .transcript import (
     plan_html,
     usage_text,
 )
-from .view_parts import (
+from .login import login
+from .parts import (
     AppendBox,
     ApprovalPanel,
     CardBlock,
@@ -44,6 +44,7 @@ from .view_parts import (
     StreamBlock,
     note_block,
 )
+from .research import ResearchBlock
 
 __all__ = ["FRAME", "MAX_MESSAGES_PER_S", "LiveView"]
 
@@ -197,8 +198,6 @@ class LiveView:
             self.controls.decide(decisions)
 
     def _on_login(self, _button: Any) -> None:
-        from .commands import login
-
         with self._login_out:
             login()
 

@@ -16,9 +16,9 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .render import CSS, ROOT_CLASS, compact_args, escape, markdown_html
+from .markup import CSS, ROOT_CLASS, compact_args, escape, markdown_html
 from .tool_display import (
     LOGS_KEPT,
     display_html,
@@ -31,6 +31,9 @@ from .tool_display import (
     safe_url,
     trackio_url_of,
 )
+
+if TYPE_CHECKING:
+    from ml_intern_jupyter.agent import messages as ev
 
 __all__ = [
     "STATE_LABELS",
@@ -237,10 +240,10 @@ class TurnRecord:
         if handler is not None:
             handler(e)
 
-    def _on_processing(self, e: Any) -> None:
+    def _on_processing(self, e: ev.Processing) -> None:
         self.start(e.timestamp)
 
-    def _on_assistant_reasoning(self, e: Any) -> None:
+    def _on_assistant_reasoning(self, e: ev.AssistantReasoning) -> None:
         last = self.items[-1] if self.items else None
         if isinstance(last, Reasoning) and last.streaming:
             last.text += e.content
@@ -253,7 +256,7 @@ class TurnRecord:
         if isinstance(last, Reasoning):
             last.streaming = False
 
-    def _on_assistant_chunk(self, e: Any) -> None:
+    def _on_assistant_chunk(self, e: ev.AssistantChunk) -> None:
         self._close_reasoning()
         last = self.items[-1] if self.items else None
         if isinstance(last, TextBlock) and last.streaming:
@@ -263,14 +266,14 @@ class TurnRecord:
         self._message_done = False
         self.state = "thinking"
 
-    def _on_assistant_stream_end(self, _e: Any) -> None:
+    def _on_assistant_stream_end(self, _e: ev.AssistantStreamEnd) -> None:
         self._close_reasoning()
         for item in reversed(self.items):
             if isinstance(item, TextBlock):
                 item.streaming = False
                 break
 
-    def _on_assistant_message(self, e: Any) -> None:
+    def _on_assistant_message(self, e: ev.AssistantMessage) -> None:
         if not self._message_done:
             # The text was streamed; keep the model's final wording for the transcript.
             for item in reversed(self.items):
@@ -282,19 +285,19 @@ class TurnRecord:
             self.items.append(TextBlock(e.content))
         self._message_done = True
 
-    def _on_tool_call(self, e: Any) -> None:
+    def _on_tool_call(self, e: ev.ToolCallEvent) -> None:
         card = ToolCard(e.tool_call_id, e.tool, dict(e.arguments))
         self.cards[e.tool_call_id] = card
         self.items.append(card)
 
-    def _on_tool_state_change(self, e: Any) -> None:
+    def _on_tool_state_change(self, e: ev.ToolStateChange) -> None:
         card = self.cards.get(e.tool_call_id)
         if card is not None:
             card.state = e.state
         if e.state == "running":
             self.state = "tool"
 
-    def _on_tool_log(self, e: Any) -> None:
+    def _on_tool_log(self, e: ev.ToolLog) -> None:
         card = self.cards.get(e.tool_call_id or "")
         if card is not None:
             card.add_log(e.log)
@@ -303,7 +306,7 @@ class TurnRecord:
         elif e.tool == "mcp":  # a server that could not connect
             self.items.append(Note(e.log, kind="warn"))
 
-    def _on_tool_output(self, e: Any) -> None:
+    def _on_tool_output(self, e: ev.ToolOutput) -> None:
         card = self.cards.get(e.tool_call_id)
         if card is None:
             card = ToolCard(e.tool_call_id, e.tool, {})
@@ -321,7 +324,7 @@ class TurnRecord:
         if not any(c.state == "running" for c in self.cards.values()):
             self.state = "thinking"
 
-    def _on_approval_required(self, e: Any) -> None:
+    def _on_approval_required(self, e: ev.ApprovalRequired) -> None:
         for pending in e.tools:
             card = self.cards.get(pending.tool_call_id)
             if card is None:
@@ -334,10 +337,10 @@ class TurnRecord:
             card.always_allowable = pending.always_allowable
         self.state = "approval"
 
-    def _on_plan_update(self, e: Any) -> None:
+    def _on_plan_update(self, e: ev.PlanUpdate) -> None:
         self.plan = [dict(item) for item in e.plan]
 
-    def _on_llm_call(self, e: Any) -> None:
+    def _on_llm_call(self, e: ev.LLMCall) -> None:
         self.prompt_tokens += e.prompt_tokens
         self.completion_tokens += e.completion_tokens
         self.cache_read_tokens += getattr(e, "cache_read_tokens", 0) or 0
@@ -347,23 +350,23 @@ class TurnRecord:
         else:
             self.cost_usd += e.cost_usd
 
-    def _on_compacted(self, e: Any) -> None:
+    def _on_compacted(self, e: ev.Compacted) -> None:
         self.items.append(
             Note(f"Compacted the conversation: {e.old_tokens:,} → {e.new_tokens:,} tokens.")
         )
 
-    def _on_turn_complete(self, e: Any) -> None:
+    def _on_turn_complete(self, e: ev.TurnComplete) -> None:
         self.finish("done", e.timestamp)
 
-    def _on_interrupted(self, e: Any) -> None:
+    def _on_interrupted(self, e: ev.Interrupted) -> None:
         self.finish("interrupted", e.timestamp)
 
-    def _on_error(self, e: Any) -> None:
+    def _on_error(self, e: ev.Error) -> None:
         self.error = e.error
         self.login_required = bool(e.login_required)
         self.finish("error", e.timestamp)
 
-    def _on_shutdown(self, e: Any) -> None:
+    def _on_shutdown(self, e: ev.ShutdownEvent) -> None:
         if self.state not in FINAL_STATES:
             self.items.append(Note("The session shut down.", kind="warn"))
             self.finish("interrupted", e.timestamp)

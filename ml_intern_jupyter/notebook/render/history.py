@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .render import compact_args
+from .markup import compact_args
 
 __all__ = ["history_markdown"]
 
@@ -12,7 +12,7 @@ TOOL_RESULT_LINES = 6
 
 
 def history_markdown(messages: list[dict[str, Any]]) -> str:
-    from ..agent.context import is_system_note
+    from ...agent.context import is_system_note
 
     out: list[str] = []
     for msg in messages:

@@ -14,25 +14,28 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..errors import InternError
-from .magics import COMMANDS, NOT_YET, CellOptions, LineCommand, help_text
-from .saved import SAVED_COMMANDS, run_saved
-from .sessions import DEFAULT_NAME, NotebookSessions, notebook_sessions, totals_of
-from .sidebar import note_cell
-from .turns import RequestControls
+from ...errors import InternError
+from ..conductor.sessions import DEFAULT_NAME, NotebookSessions, notebook_sessions, totals_of
+from ..conductor.turns import Request, RequestControls
+from ..sidebar.channel import note_cell
+from ..view.frontend import widgets_available
+from ..view.login import login
+from .mcp import mcp_command
+from .order import BUSY
+from .order import ORDER as _ORDER
+from .parse import COMMANDS, NOT_YET, CellOptions, LineCommand, help_text
+from .proposed import insert_last_proposed
+from .saved import SAVED_COMMANDS, print_saved, run_saved
+from .spend import spend_lines
 
 __all__ = ["login", "prewarm", "run_cell", "run_line"]
 
-BUSY = (
-    "The intern is busy with a turn in session '{name}'; run `%intern {cmd}` when it ends, "
-    "or `%intern stop` first."
-)
 COMMAND_TIMEOUT_S = 900
 
 
 def prewarm() -> None:
     """Start the intern thread and import the heavy parts there, off the cell's path."""
-    from ..runtime import get_runtime
+    from ...runtime import get_runtime
 
     runtime = get_runtime()
     runtime.start()
@@ -48,11 +51,14 @@ def _warm(runtime: Any) -> None:  # intern thread
     import asyncio
 
     def imports() -> None:
-        from .. import store  # noqa: F401
-        from ..agent import session  # noqa: F401
-        from ..config import load_config
-        from ..tools import kernel, registry  # noqa: F401
-        from . import banner, render, restore, view  # noqa: F401
+        from ... import store  # noqa: F401
+        from ...agent import session  # noqa: F401
+        from ...config import load_config
+        from ...tools import kernel, registry  # noqa: F401
+        from ..conductor import gate  # noqa: F401
+        from ..render import markup as render
+        from ..view import banner  # noqa: F401
+        from ..view import live as view
 
         view._widgets()
         render.markdown_html("*warm*")
@@ -69,8 +75,6 @@ def _warm(runtime: Any) -> None:  # intern thread
 
 
 def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
-    from .frontend import widgets_available
-
     text = body.strip()
     if not text:
         raise UsageError(
@@ -92,7 +96,7 @@ def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
         record = _turn_record(sessions, name, session.id, opts.model or session.describe().model)
         _run_text(shell, sessions, conductor, record, text, opts)
         return
-    from .view import LiveView
+    from ..view.live import LiveView
 
     if existing is not None:
         session = existing.session
@@ -115,10 +119,6 @@ def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
     threading.Thread(target=_start_new, args=(sessions, name, opts, view, job), daemon=True).start()
 
 
-# Keeps requests in the order their cells ran while a session is being created.
-_ORDER = threading.Lock()
-
-
 def _start_new(
     sessions: NotebookSessions, name: str, opts: CellOptions, view: Any, job: Any
 ) -> None:
@@ -137,8 +137,8 @@ def _open_and_enqueue(
     view: Any,
     job: Any,
 ) -> None:
-    from .banner import Banner
-    from .restore import open_conductor
+    from ..conductor.gate import open_conductor
+    from ..view.banner import Banner
 
     runtime = sessions.runtime
     with _ORDER:
@@ -177,7 +177,7 @@ def _bind_and_enqueue(runtime: Any, conductor: Any, view: Any, job: Any) -> None
 
 def _turn_record(sessions: NotebookSessions, name: str, session_id: str, model: str) -> Any:
     """A new turn's record; its footer says where traces go, if known by the turn's end."""
-    from .transcript import TurnRecord
+    from ..render.transcript import TurnRecord
 
     source = sessions.traces
     return TurnRecord(
@@ -186,7 +186,7 @@ def _turn_record(sessions: NotebookSessions, name: str, session_id: str, model: 
 
 
 def _fail(view: Any, message: str) -> None:  # intern thread
-    from ..agent.messages import Error
+    from ...agent.messages import Error
 
     view.started()
     view.event(Error(error=message, kind="config"))
@@ -201,7 +201,7 @@ def _run_text(
     text: str,
     opts: CellOptions,
 ) -> None:
-    from .text import AUTO_REJECT_FEEDBACK, QueueSink, TextRenderer, run_blocking
+    from ..render.text import AUTO_REJECT_FEEDBACK, QueueSink, TextRenderer, run_blocking
 
     live = type(shell).__name__ != "ZMQInteractiveShell"
     sink = QueueSink()
@@ -224,7 +224,7 @@ def _run_text(
 
 def _text_conductor(shell: Any, sessions: NotebookSessions, name: str, opts: CellOptions) -> Any:
     """A blocking cell's conductor; a session that expired is continued as `opts` says."""
-    from .restore import open_for_text, text_show
+    from ..conductor.gate import open_for_text, text_show
 
     try:
         return open_for_text(
@@ -327,7 +327,7 @@ def _describe(name: str, conductor: Any) -> str:
 
 
 def _default_model() -> str:
-    from ..config import load_config
+    from ...config import load_config
 
     try:
         return load_config().model_name
@@ -336,8 +336,6 @@ def _default_model() -> str:
 
 
 def _sessions(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
-    from .saved import print_saved
-
     items = sessions.items()
     if not items:
         print("No sessions in this kernel yet; a %%intern cell starts one.")
@@ -376,7 +374,7 @@ def _change(
 
 def configure(sessions: NotebookSessions, conductor: Any, field: str, value: Any) -> bool:
     """Submit `configure{field: value}` (validated first); True if a turn runs meanwhile."""
-    from ..agent.messages import Configure
+    from ...agent.messages import Configure
 
     session = conductor.session
     busy = bool(conductor.busy or conductor.paused)
@@ -404,7 +402,7 @@ def _show_value(value: Any) -> str:
 
 
 def _model(sessions: NotebookSessions, name: str, args: list[str]) -> None:
-    from . import model_picker as picker
+    from ..view import model_picker as picker
 
     if not args:
         conductor = sessions.get(name)
@@ -440,8 +438,7 @@ def _model(sessions: NotebookSessions, name: str, args: list[str]) -> None:
 def _show_picker(
     sessions: NotebookSessions, name: str, current: str, suggested: list[Any], found: Any
 ) -> None:
-    from . import model_picker as picker
-    from .frontend import widgets_available
+    from ..view import model_picker as picker
 
     shell = getattr(sessions, "shell", None)
     if not widgets_available(shell):
@@ -516,9 +513,8 @@ def _wait(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
 
 def _job(sessions: NotebookSessions, name: str, kind: str) -> tuple[str, list[Any]]:
     """Run a compact/undo job to its end; (outcome, events)."""
-    from ..agent.messages import Compact, Undo
-    from .text import QueueSink
-    from .turns import Request
+    from ...agent.messages import Compact, Undo
+    from ..render.text import QueueSink
 
     conductor = _existing(sessions, name)
     if conductor.busy:
@@ -576,7 +572,7 @@ def _history(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
         return [dict(m) for m in session.history.messages]
 
     messages = sessions.runtime.call(copy())
-    from .history import history_markdown
+    from ..render.history import history_markdown
 
     text = history_markdown(messages)
     try:
@@ -591,14 +587,10 @@ def _history(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
 
 
 def _cell(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
-    from .proposed import insert_last_proposed
-
     insert_last_proposed(sessions, name)
 
 
 def _cost(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
-    from .spend import spend_lines
-
     conductor = sessions.get(name)
     if conductor is None:
         print("No session yet: nothing spent.")
@@ -631,25 +623,8 @@ def _cost(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
         print(line)
 
 
-def login(shell: Any = None) -> None:
-    """Log in to Hugging Face: a form in notebooks, a prompt in a terminal."""
-    import huggingface_hub
-
-    if shell is None:
-        try:
-            from IPython import get_ipython
-
-            shell = get_ipython()
-        except ImportError:
-            shell = None
-    if type(shell).__name__ == "ZMQInteractiveShell":
-        huggingface_hub.notebook_login()
-    else:
-        huggingface_hub.interpreter_login()
-
-
 def _share_traces(sessions: Any, name: str, args: list[str]) -> None:
-    from ..config import load_config
+    from ...config import load_config
 
     try:
         config = load_config()
@@ -665,8 +640,6 @@ def _in_kernel() -> bool:
 
 
 def _mcp(sessions: NotebookSessions, name: str, args: list[str]) -> None:
-    from .mcp_command import mcp_command
-
     mcp_command(sessions, name, args, conductor=_conductor, configure=configure)
 
 

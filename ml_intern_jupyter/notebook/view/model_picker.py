@@ -15,8 +15,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from ..agent import catalog as cat
-from ..agent.llm import LITELLM_PREFIX, LOCAL_PREFIXES
+from ...agent import catalog as cat
+from ...agent.llm import LITELLM_PREFIX, LOCAL_PREFIXES
 
 __all__ = ["PICK_POLICIES", "Picker", "check_lines", "is_router_id", "load", "table_text"]
 

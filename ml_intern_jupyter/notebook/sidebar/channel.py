@@ -26,6 +26,9 @@ import threading
 import time
 from typing import Any
 
+from ..conductor.sessions import notebook_sessions
+from .rows import RowTracker
+
 __all__ = ["PROTOCOL_VERSION", "TARGET", "SidebarChannel", "note_cell", "register"]
 
 log = logging.getLogger(__name__)
@@ -97,8 +100,6 @@ class SidebarChannel:
         self.runtime.call_soon(self._track, name, conductor)
 
     def _track(self, name: str, conductor: Any) -> None:
-        from .sidebar_rows import RowTracker
-
         session = conductor.session
         if session.id in self.trackers or conductor.closed:
             return
@@ -190,7 +191,7 @@ class SidebarChannel:
             return self._locate_call(session_id, call_id)
 
         view = self.runtime.call(locate(), timeout=10)
-        from .view import NOT_SHOWN
+        from ..view.live import NOT_SHOWN
 
         deadline = time.monotonic() + PANEL_WAIT_S
         # The cell's view shows its panel on its next frame (tens of ms).
@@ -291,8 +292,6 @@ def register(shell: Any) -> SidebarChannel | None:
     manager = _comm_manager(shell)
     if manager is None:
         return None
-    from .sessions import notebook_sessions
-
     with _lock:
         if _channel is None:
             sessions = notebook_sessions()

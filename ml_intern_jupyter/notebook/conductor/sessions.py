@@ -10,7 +10,7 @@ import logging
 import threading
 from typing import Any
 
-from .persist import KernelStore, notebook_id
+from .kernel_store import KernelStore, notebook_id
 from .share import NotebookTraces
 from .turns import Conductor, Gate, Request, Sink
 
@@ -41,7 +41,7 @@ class NotebookSessions:
     @property
     def runtime(self) -> Any:
         if self._runtime is None:
-            from ..runtime import get_runtime
+            from ...runtime import get_runtime
 
             self._runtime = get_runtime()
         return self._runtime
@@ -110,7 +110,7 @@ class NotebookSessions:
             old = self.get(name)
             conductor = self._create(name, model or (old.session.describe().model if old else None))
         if old is not None:
-            from ..agent.messages import Shutdown
+            from ...agent.messages import Shutdown
 
             self.runtime.submit(old.session.id, Shutdown())
         return conductor
@@ -134,8 +134,8 @@ class NotebookSessions:
 
     def _recorder(self, overrides: dict[str, Any] | None, name: str) -> Any:
         """What saves a new session to this kernel's store (None when saving is off)."""
-        from ..config import load_config
-        from ..errors import InternError
+        from ...config import load_config
+        from ...errors import InternError
 
         try:
             config = load_config(overrides)
@@ -148,13 +148,13 @@ class NotebookSessions:
         bridge = self.bridge
         if bridge is None:
             return None  # the runtime's default router
-        from ..config import load_config
+        from ...config import load_config
 
         config = load_config(overrides)
 
         async def build() -> Any:
-            from ..tools.kernel import kernel_tools
-            from ..tools.registry import default_router
+            from ...tools.kernel import kernel_tools
+            from ...tools.registry import default_router
 
             router = default_router(config)
             for spec in kernel_tools(bridge, python_timeout=config.tool_timeout_s):
@@ -180,7 +180,7 @@ class NotebookSessions:
         yolo: bool = False,
         auto_reject: str | None = None,
     ) -> Request:
-        from ..agent.messages import UserInput
+        from ...agent.messages import UserInput
 
         op = UserInput(text=text, model=model, yolo=yolo or None)
         return Request("turn", op, sink, auto_reject=auto_reject)

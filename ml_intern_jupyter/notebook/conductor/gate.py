@@ -31,10 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from .turns import Gate
+
 if TYPE_CHECKING:
-    from ..store.base import SessionRecord, SessionStore
+    from ...store.base import SessionRecord, SessionStore
     from .sessions import NotebookSessions
-    from .turns import Conductor, Gate
+    from .turns import Conductor
 
 __all__ = [
     "CANCEL",
@@ -177,8 +179,8 @@ def _find_previous(
     sessions: NotebookSessions, name: str, explicit: bool, config: Any
 ) -> tuple[Previous | None, tuple[str, Conductor] | None, str | None]:
     """(expired session, live (name, conductor) of the latest one, notice)."""
-    from ..agent.context import is_real_user
-    from ..store.base import StoreError
+    from ...agent.context import is_real_user
+    from ...store.base import StoreError
 
     store = sessions.saving.get(config)
     if store is None:
@@ -213,7 +215,7 @@ def open_conductor(
     Blocking (store I/O, session creation). Raises `InternError` (bad config).
     `choice` (one of CHOICES) skips asking; `sink(offer)` makes the seed job's sink.
     """
-    from ..config import load_config
+    from ...config import load_config
 
     if not new:
         conductor = sessions.get(name)
@@ -239,13 +241,11 @@ def open_conductor(
     if previous is None:
         return Opened(conductor, name, notice=notice)
     offer = Offer(previous, choice)
-    return Opened(conductor, name, seed_job(conductor, offer, sink(offer)), offer, notice)
+    return Opened(conductor, name, seed_gate(conductor, offer, sink(offer)), offer, notice)
 
 
-def seed_job(conductor: Conductor, offer: Offer, sink: Any) -> Gate:
+def seed_gate(conductor: Conductor, offer: Offer, sink: Any) -> Gate:
     """The gate that asks "Where were we?" and seeds the session before any request."""
-    from .turns import Gate
-
     return Gate(functools.partial(_seed, conductor, offer), sink)
 
 
@@ -253,8 +253,8 @@ def seed_job(conductor: Conductor, offer: Offer, sink: Any) -> Gate:
 
 
 async def _seed(conductor: Conductor, offer: Offer, job: Gate) -> str:  # intern thread
-    from ..agent import messages as ev
-    from ..agent.restore import fits_context
+    from ...agent import messages as ev
+    from ...agent.restore import fits_context
 
     session = conductor.session
     previous = offer.previous
@@ -324,7 +324,7 @@ async def _seed(conductor: Conductor, offer: Offer, job: Gate) -> str:  # intern
 
 def _abort(conductor: Conductor, message: str) -> None:  # intern thread
     """Drop the unseeded session: queued requests fail, nothing of it is saved."""
-    from ..agent.messages import Shutdown
+    from ...agent.messages import Shutdown
 
     conductor.fail_queued(message)
     conductor.close()

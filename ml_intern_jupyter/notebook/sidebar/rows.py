@@ -17,7 +17,11 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ml_intern_jupyter.agent import messages as ev
+    from ml_intern_jupyter.agent.session import Session
 
 __all__ = ["ARGS_MAX_CHARS", "ROW_INTERVAL", "RowTracker"]
 
@@ -33,7 +37,7 @@ Publish = Callable[[dict[str, Any]], None]
 
 def arguments_text(arguments: Any) -> tuple[str, bool]:
     """A tool call's arguments as scrubbed JSON text, at most ARGS_MAX_CHARS; (text, truncated)."""
-    from ..traces.redact import scrub
+    from ...traces.redact import scrub
 
     try:
         text = json.dumps(scrub(arguments, keys=True), ensure_ascii=False, default=str)
@@ -49,7 +53,7 @@ class RowTracker:
 
     def __init__(
         self,
-        session: Any,
+        session: Session,
         *,
         name: str,
         notebook: str,
@@ -139,11 +143,11 @@ class RowTracker:
         if not self.closed:
             self.changed()
 
-    def _on_op_queued(self, e: Any) -> None:
+    def _on_op_queued(self, e: ev.OpQueued) -> None:
         if e.op_type in WORK_OPS:
             self.queued.add(e.op_id)
 
-    def _on_op_started(self, e: Any) -> None:
+    def _on_op_started(self, e: ev.OpStarted) -> None:
         self.queued.discard(e.op_id)
         if e.op_type not in WORK_OPS:
             return
@@ -157,7 +161,7 @@ class RowTracker:
         if e.op_type in ("user_input", "exec_approval"):
             self._span_start = float(e.timestamp)
 
-    def _on_op_done(self, e: Any) -> None:
+    def _on_op_done(self, e: ev.OpDone) -> None:
         self.queued.discard(e.op_id)
         if e.outcome == "error":
             self.failed = True
@@ -181,19 +185,19 @@ class RowTracker:
                 duration_s=round(duration, 3),
             )
 
-    def _on_tool_state_change(self, e: Any) -> None:
+    def _on_tool_state_change(self, e: ev.ToolStateChange) -> None:
         if e.state == "running":
             self.running[e.tool_call_id] = e.tool
         elif e.state in CLOSING_STATES:
             self.running.pop(e.tool_call_id, None)
             self._drop_pending(e.tool_call_id)
 
-    def _on_tool_output(self, e: Any) -> None:
+    def _on_tool_output(self, e: ev.ToolOutput) -> None:
         self.running.pop(e.tool_call_id, None)
         self._drop_pending(e.tool_call_id)
 
     def _on_approval_required(self, e: Any) -> None:
-        from ..traces.redact import scrub_text
+        from ...traces.redact import scrub_text
 
         self.pending, self.decided = [], set()
         for call in e.tools:
@@ -218,12 +222,12 @@ class RowTracker:
         self.notice("approval", e, message)
 
     def _on_error(self, e: Any) -> None:
-        from ..traces.redact import scrub_text
+        from ...traces.redact import scrub_text
 
         self.error = scrub_text(e.error)
         self.notice("error", e, self.error)
 
-    def _on_shutdown(self, _e: Any) -> None:
+    def _on_shutdown(self, _e: ev.ShutdownEvent) -> None:
         self.closed = True
         if self._timer is not None:
             self._timer.cancel()

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from .render import compact_args
+from .markup import compact_args
 from .tool_display import CELL_HINT, code_fence, image_items, links_of
 from .transcript import ToolCard, TurnRecord, plan_markdown, research_stats
 

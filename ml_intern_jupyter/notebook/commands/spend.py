@@ -48,9 +48,9 @@ def notebook_spend(
 
 def spend_lines(sessions: Any) -> list[str]:
     """Lines for `%intern cost` about the whole notebook (reads the store: blocking)."""
-    from ..config import load_config
-    from ..errors import InternError
-    from ..store.base import StoreError
+    from ...config import load_config
+    from ...errors import InternError
+    from ...store.base import StoreError
 
     snaps = [c.session.describe() for _n, c in sessions.items()]
     live = {snap.session_id: snap.totals for snap in snaps}

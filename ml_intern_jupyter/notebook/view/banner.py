@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .render import escape
-from .restore import CANCEL, CATCH_UP, FRESH, RESTORE, TITLE, Offer
+from ..conductor.gate import CANCEL, CATCH_UP, FRESH, RESTORE, TITLE, Offer
+from ..render.markup import escape
 
 __all__ = ["BUTTONS", "Banner", "banner_html"]
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..agent.messages import SPEND_PAUSE_TOOL
-from .render import escape, markdown_html
-from .stream import SegmentBuffer
-from .tool_display import display_html, trackio_embed_html
-from .transcript import (
+from ...agent.messages import SPEND_PAUSE_TOOL
+from ..render.markup import escape, markdown_html
+from ..render.tool_display import display_html, trackio_embed_html
+from ..render.transcript import (
     Reasoning,
     ToolCard,
     args_html,
@@ -22,6 +21,7 @@ from .transcript import (
     card_detail_html,
     card_title_html,
 )
+from .stream import SegmentBuffer
 
 __all__ = [
     "AppendBox",
@@ -323,7 +323,7 @@ class ApprovalPanel:
     # -- clicks (main thread)
 
     def decide(self, call_id: str, approved: bool) -> None:
-        from ..agent.messages import ApprovalDecision
+        from ...agent.messages import ApprovalDecision
 
         if call_id in self.decisions:
             return

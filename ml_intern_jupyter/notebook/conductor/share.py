@@ -17,9 +17,9 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..traces.upload import TraceUploader
-    from .persist import KernelStore
+    from ...config import Config
+    from ...traces.upload import TraceUploader
+    from .kernel_store import KernelStore
 
 __all__ = ["NotebookTraces"]
 
@@ -46,7 +46,7 @@ class NotebookTraces:
                 store = self._kernel_store.get(config)
                 if store is None:
                     return None
-                from ..traces.upload import TraceUploader
+                from ...traces.upload import TraceUploader
 
                 self._uploader = TraceUploader(store, config)
                 atexit.register(self._uploader.close, 10.0)
@@ -76,7 +76,7 @@ class NotebookTraces:
     def refresh_footer(self, config: Config) -> None:
         import asyncio
 
-        from ..traces.upload import share_traces_info
+        from ...traces.upload import share_traces_info
 
         try:
             info = asyncio.run(share_traces_info(config))
@@ -86,7 +86,7 @@ class NotebookTraces:
         self._set_footer(info)
 
     def _set_footer(self, info: dict[str, object]) -> None:
-        from ..traces.upload import describe_share_status
+        from ...traces.upload import describe_share_status
 
         self.footer = describe_share_status(info)
         self._footer_stale = bool(info.get("reason") or info.get("error"))
@@ -109,9 +109,9 @@ class NotebookTraces:
 
     def command(self, config: Config, arg: str) -> str:
         """`%intern share-traces [public|private]`: one or two lines for the user."""
-        from ..errors import InternError
-        from ..runtime import get_runtime
-        from ..traces.upload import describe_share_status, set_visibility, share_traces_info
+        from ...errors import InternError
+        from ...runtime import get_runtime
+        from ...traces.upload import describe_share_status, set_visibility, share_traces_info
 
         arg = arg.strip().lower()
         if arg not in ("", "public", "private"):

@@ -13,9 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .render import escape
-from .transcript import Note, TextBlock, ToolCard, card_class, card_title_html, research_stats
-from .view_parts import AppendBox, CardBlock, Counter, StreamBlock, note_block
+from ..render.markup import escape
+from ..render.transcript import (
+    Note,
+    TextBlock,
+    ToolCard,
+    card_class,
+    card_title_html,
+    research_stats,
+)
+from .parts import AppendBox, CardBlock, Counter, StreamBlock, note_block
 
 __all__ = ["ResearchBlock"]
 

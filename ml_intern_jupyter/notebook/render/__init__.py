@@ -1,0 +1,2 @@
+"""Widget-free rendering: markdown/HTML helpers, tool cards, the turn transcript, text mode,
+the history as markdown."""
