@@ -85,6 +85,9 @@ class New(_Op):
 
 class Shutdown(_Op):
     type: Literal["shutdown"] = "shutdown"
+    # False: the session drops its recorder when it receives this, so nothing
+    # more of it is saved (a session that was never seeded after a restart).
+    save: bool = True
 
 
 class Configure(_Op):
@@ -97,8 +100,23 @@ class Configure(_Op):
     settings: dict[str, Any]
 
 
+class Seed(_Op):
+    """Continue a saved session in this new one (after a kernel restart), in queue order.
+
+    `mode` "full" loads `messages` verbatim; "catch_up" seeds the session with
+    the model's summary of them. The session records `parent_id` and `title`
+    in its recorder. A catch-up that fails or is interrupted leaves the session
+    unsaved (it drops its recorder); `seeded` reports success."""
+
+    type: Literal["seed"] = "seed"
+    mode: Literal["full", "catch_up"]
+    messages: list[dict[str, Any]]
+    parent_id: str = ""
+    title: str = ""
+
+
 Operation = Annotated[
-    UserInput | ExecApproval | Interrupt | Undo | Compact | New | Shutdown | Configure,
+    UserInput | ExecApproval | Interrupt | Undo | Compact | New | Shutdown | Configure | Seed,
     Field(discriminator="type"),
 ]
 operation_adapter: TypeAdapter[Operation] = TypeAdapter(Operation)
@@ -266,6 +284,12 @@ class SessionExpired(Event):
     previous_session_id: str
 
 
+class Seeded(Event):
+    type: Literal["seeded"] = "seeded"
+    mode: str  # "full" | "catch_up"
+    messages: int  # in the history after seeding, the system prompt left out
+
+
 class ShutdownEvent(Event):
     type: Literal["shutdown"] = "shutdown"
 
@@ -293,6 +317,7 @@ AnyEvent = Annotated[
     | Error
     | UndoComplete
     | SessionExpired
+    | Seeded
     | ShutdownEvent,
     Field(discriminator="type"),
 ]

@@ -44,6 +44,7 @@ from .guards import DoomLoopGuard, MalformedStreak
 from .llm import LLMClient
 from .messaging import Notifier
 from .persistence import Recorder
+from .snapshot import STREAMING, SessionSnapshot, snapshot_of
 from .states import RunState
 
 __all__ = ["ParkedCall", "Session", "Subscriber", "Totals"]
@@ -188,6 +189,9 @@ class Session:
         self._turn: asyncio.Task[None] | None = None
         self._interrupting = False
         self._closed = False
+        self._first_title = ""  # from the first request, for snapshots
+        # What other threads read (see snapshot.py); replaced after each change.
+        self.snapshot: SessionSnapshot = self._snapshot()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -233,6 +237,7 @@ class Session:
         self.mcp.apply(self.config)
         if self.config.spend_pause_usd != previous.spend_pause_usd:
             self.policy.spend_pause_usd = self.config.spend_pause_usd or None
+        self.snapshot = self._snapshot()
 
     # --------------------------------------------------------------- events
 
@@ -262,6 +267,8 @@ class Session:
         event.session_id = self.id
         event.seq = self._seq
         event.timestamp = time.time()
+        if event.type not in STREAMING:
+            self.snapshot = self._snapshot()
         for sub in self._subs:
             sub.queue.put_nowait(event)
         return event
@@ -317,6 +324,8 @@ class Session:
             return
         if isinstance(op, ev.Shutdown):
             self._closed = True
+            if not op.save:
+                self.recorder = None  # from now on nothing of this session is saved
             if self._turn is not None and not self._turn.done():
                 self._interrupting = True
                 self._turn.cancel()
@@ -466,6 +475,9 @@ class Session:
             else:
                 self._apply_settings(dict(op.settings))
             return
+        if isinstance(op, ev.Seed):
+            await self._seed(op)
+            return
         if self.state == "ended" and not isinstance(op, ev.New):
             self.emit(
                 ev.Error(
@@ -505,6 +517,33 @@ class Session:
             self.state = "idle"
             self.emit(ev.PlanUpdate(plan=[]))
             self.emit(ev.Ready())
+
+    async def _seed(self, op: ev.Seed) -> None:
+        """Continue a saved session (see `messages.Seed`)."""
+        from .restore import catch_up, restore_full
+
+        if self.recorder is not None:
+            self.recorder.parent_id = op.parent_id or None
+            self.recorder.title = op.title
+        if op.mode == "full":
+            count = restore_full(self, op.messages)
+            self.emit(ev.Seeded(mode=op.mode, messages=count))
+            return
+
+        async def catch_up_or_drop() -> None:
+            try:
+                await catch_up(self, op.messages)
+            except asyncio.CancelledError:
+                self.recorder = None  # an unseeded session is not saved
+                self.emit(ev.Interrupted())
+                return
+            except Exception as exc:
+                self.recorder = None
+                self.emit(ev.Error(error=str(exc), kind="session"))
+                return
+            self.emit(ev.Seeded(mode=op.mode, messages=len(self.history.messages) - 1))
+
+        await self._in_turn(catch_up_or_drop())
 
     async def _in_turn(self, coro: Awaitable[None]) -> None:
         """Run one turn as its own task so `interrupt` can cancel it anywhere."""
@@ -584,18 +623,17 @@ class Session:
             extras={"session": self},  # the research tool runs its sub-agent on it
         )
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "session_id": self.id,
-            "model": self.config.model_name,
-            "state": self.state,
-            "messages": len(self.history.messages),
-            "prompt_tokens": self.totals.prompt_tokens,
-            "completion_tokens": self.totals.completion_tokens,
-            "cost_usd": self.totals.cost_usd,
-            "cache_read_tokens": self.totals.cache_read_tokens,
-            "cache_write_tokens": self.totals.cache_write_tokens,
-            "turns": self.totals.turns,
-            "yolo": self.policy.yolo,
-            "pending": [p.tool for p in self.pending],
-        }
+    def describe(self) -> SessionSnapshot:
+        """The latest snapshot: safe to read from any thread (see snapshot.py)."""
+        return self.snapshot
+
+    def _snapshot(self) -> SessionSnapshot:
+        title = self.recorder.title if self.recorder is not None else ""
+        if not title and not self._first_title:
+            from ..store.base import title_from_prompt
+            from .context import is_real_user
+
+            first = next((m for m in self.history.messages if is_real_user(m)), None)
+            if first is not None:
+                self._first_title = title_from_prompt(str(first.get("content") or ""))
+        return snapshot_of(self, title or self._first_title)

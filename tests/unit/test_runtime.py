@@ -61,7 +61,7 @@ def test_turn_streams_on_the_intern_thread_while_the_caller_blocks(runtime, serv
     during = [t for typ, t, _ in seen if typ == "assistant_chunk" and blocked_from < t < blocked_to]
     assert len(during) > 10
     assert runtime.wait_idle(session.id, timeout=5)
-    assert session.describe()["state"] == "idle"
+    assert session.describe().state == "idle"
 
 
 def test_sessions_are_listed_and_unknown_ids_are_clear(runtime):

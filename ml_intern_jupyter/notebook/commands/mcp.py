@@ -39,7 +39,7 @@ def mcp_command(
         valid = ", ".join(names) or "none are configured"
         raise UsageError(f"No MCP server '{server}' in session '{name}'. Servers: {valid}.")
     off = action == "disable"
-    disabled = list(session.config.mcp_disabled)
+    disabled = list(session.describe().mcp_disabled)
     if (server in disabled) == off:
         print(f"MCP server '{server}' is already {'off' if off else 'on'} in session '{name}'.")
         return

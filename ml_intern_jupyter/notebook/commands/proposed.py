@@ -45,10 +45,10 @@ def insert_last_proposed(sessions: Any, name: str) -> None:
     if conductor is None:
         print(f"There is no session '{name}' in this kernel yet, so nothing was proposed.")
         return
-    history = conductor.session.history
+    session = conductor.session
 
-    async def copy() -> list[dict[str, Any]]:
-        return [dict(m) for m in history.messages]
+    async def copy() -> list[dict[str, Any]]:  # on the intern thread, between its steps
+        return [dict(m) for m in session.history.messages]
 
     code = last_proposed(sessions.runtime.call(copy()))
     if code is None:

@@ -16,7 +16,7 @@ from IPython.core.error import UsageError
 
 from ...errors import InternError
 from ..conductor.sessions import DEFAULT_NAME, NotebookSessions, notebook_sessions, totals_of
-from ..conductor.turns import Request
+from ..conductor.turns import Request, RequestControls
 from ..sidebar.channel import note_cell
 from ..view.frontend import widgets_available
 from ..view.login import login
@@ -93,18 +93,18 @@ def run_cell(shell: Any, opts: CellOptions, body: str) -> None:
         if conductor is None:
             return  # the earlier session could not be continued; the output says why
         session = conductor.session
-        record = _turn_record(sessions, name, session.id, opts.model or session.config.model_name)
+        record = _turn_record(sessions, name, session.id, opts.model or session.describe().model)
         _run_text(shell, sessions, conductor, record, text, opts)
         return
     from ..view.live import LiveView
 
     if existing is not None:
         session = existing.session
-        record = _turn_record(sessions, name, session.id, opts.model or session.config.model_name)
+        record = _turn_record(sessions, name, session.id, opts.model or session.describe().model)
         view = LiveView(record, totals=totals_of(session))
         job = sessions.turn(view, text, model=opts.model, yolo=opts.yolo)
         note_cell(shell, job.op.id)
-        view.bind(sessions.runtime, existing, job)
+        view.bind(RequestControls(sessions.runtime, existing, job))
         view.display()
         with _ORDER:
             sessions.submit(existing, job)
@@ -166,9 +166,9 @@ def _open_and_enqueue(
 def _bind_and_enqueue(runtime: Any, conductor: Any, view: Any, job: Any) -> None:  # intern
     session = conductor.session
     view.record.session_id = session.id
-    view.record.model = job.op.model or session.config.model_name
+    view.record.model = job.op.model or session.describe().model
     view.set_totals(totals_of(session))
-    view.bind(runtime, conductor, job)
+    view.bind(RequestControls(runtime, conductor, job))
     if view.stop_requested:
         view.finished("cancelled")
         return
@@ -256,7 +256,7 @@ def _conductor(
 def _check_config(session: Any, **overrides: Any) -> None:
     """Validate per-session settings before they are applied on the intern thread."""
     try:
-        session.config.with_overrides(**overrides)
+        session.describe().config.with_overrides(**overrides)
     except InternError as exc:
         raise UsageError(str(exc)) from None
 
@@ -306,15 +306,14 @@ def _status(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
 
 
 def _describe(name: str, conductor: Any) -> str:
-    s = conductor.session
-    cfg = s.config
+    s = conductor.session.describe()
     t = s.totals
     state = {"idle": "idle", "processing": "working", "waiting_approval": "waiting for approval"}
     parts = [
-        f"session {name} ({s.id})",
-        f"model {cfg.model_name}",
-        f"effort {cfg.reasoning_effort or 'default'}",
-        f"yolo {'on' if s.policy.yolo else 'off'}",
+        f"session {name} ({s.session_id})",
+        f"model {s.model}",
+        f"effort {s.effort or 'default'}",
+        f"yolo {'on' if s.yolo else 'off'}",
         state.get(s.state, s.state),
         f"{t.turns} turn(s)",
         f"{t.tokens:,} tokens",
@@ -322,9 +321,8 @@ def _describe(name: str, conductor: Any) -> str:
     ]
     if conductor.queued:
         parts.append(f"{conductor.queued} queued")
-    notifier = getattr(s, "notifier", None)
-    if notifier is not None and notifier.destinations:
-        parts.append("notifies " + ", ".join(notifier.destinations))
+    if s.notifies:
+        parts.append("notifies " + ", ".join(s.notifies))
     return " · ".join(parts)
 
 
@@ -351,7 +349,7 @@ def _new(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
     conductor = _conductor(sessions, name, new=True)
     print(
         f"Started a new session '{name}' ({conductor.session.id}) with model "
-        f"{conductor.session.config.model_name}."
+        f"{conductor.session.describe().model}."
     )
 
 
@@ -380,7 +378,7 @@ def configure(sessions: NotebookSessions, conductor: Any, field: str, value: Any
 
     session = conductor.session
     busy = bool(conductor.busy or conductor.paused)
-    if getattr(session.config, field) != value:
+    if getattr(session.describe().config, field) != value:
         _check_config(session, **{field: value})
         op = Configure(settings={field: value})
         if busy:
@@ -408,7 +406,7 @@ def _model(sessions: NotebookSessions, name: str, args: list[str]) -> None:
 
     if not args:
         conductor = sessions.get(name)
-        model = conductor.session.config.model_name if conductor else _default_model()
+        model = conductor.session.describe().model if conductor else _default_model()
         print(f"Model: {model}" + ("" if conductor else " (default; no session yet)"))
         found, why = picker.load(sessions)
         if found is None:
@@ -465,9 +463,9 @@ def _effort(sessions: NotebookSessions, name: str, args: list[str]) -> None:
         if conductor is None:
             print("No session yet; the default effort comes from the config.")
             return
-        session = conductor.session
-        line = f"Reasoning effort: {session.config.reasoning_effort or 'default'}"
-        takes = session.effort_memo.known(session.config.model_name)
+        snap = conductor.session.describe()
+        line = f"Reasoning effort: {snap.effort or 'default'}"
+        takes = snap.effort_takes
         if takes is not None:
             line += f" (the model takes up to: {takes})"
         print(line)
@@ -478,7 +476,7 @@ def _effort(sessions: NotebookSessions, name: str, args: list[str]) -> None:
 def _yolo(sessions: NotebookSessions, name: str, args: list[str]) -> None:
     if not args:
         conductor = sessions.get(name)
-        on = bool(conductor and conductor.session.policy.yolo)
+        on = bool(conductor and conductor.session.describe().yolo)
         print(f"Yolo (auto-approve tool calls): {'on' if on else 'off'}")
         return
     _setting(sessions, name, "yolo_mode", args[0].lower() == "on", "Yolo")
@@ -597,7 +595,8 @@ def _cost(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
     if conductor is None:
         print("No session yet: nothing spent.")
     else:
-        t = conductor.session.totals
+        snap = conductor.session.describe()
+        t = snap.totals
         cost = (
             f"${t.cost_usd:.4f}" if t.cost_known else f"at least ${t.cost_usd:.4f} (some unpriced)"
         )
@@ -611,13 +610,14 @@ def _cost(sessions: NotebookSessions, name: str, _args: list[str]) -> None:
                 f"Prompt cache: {t.cache_read_tokens:,} prompt tokens read from it, "
                 f"{t.cache_write_tokens:,} written to it (priced at the cache rates)"
             )
-        pause = conductor.session.policy.spend_pause_usd
+        pause = snap.spend_pause_usd
         if pause:
             print(f"Next spend pause at ${pause:.2f} of session spend.")
     items = sessions.items()
     if len(items) > 1:
-        total = sum(c.session.totals.cost_usd for _n, c in items)
-        tokens = sum(c.session.totals.tokens for _n, c in items)
+        snaps = [c.session.describe() for _n, c in items]
+        total = sum(s.totals.cost_usd for s in snaps)
+        tokens = sum(s.totals.tokens for s in snaps)
         print(f"All sessions in this kernel: {tokens:,} tokens · ${total:.4f}")
     for line in spend_lines(sessions):
         print(line)

@@ -52,7 +52,8 @@ def spend_lines(sessions: Any) -> list[str]:
     from ...errors import InternError
     from ...store.base import StoreError
 
-    live = {c.session.id: c.session.totals for _n, c in sessions.items()}
+    snaps = [c.session.describe() for _n, c in sessions.items()]
+    live = {snap.session_id: snap.totals for snap in snaps}
     records: list[Any] = []
     note = ""
     try:

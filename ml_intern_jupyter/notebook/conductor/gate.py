@@ -2,12 +2,15 @@
 
 When a cell needs a new session under a name and this notebook's latest
 saved session (not archived) is not alive in this kernel, the new session
-first runs a *seed* job: a conductor job that runs a coroutine on the intern
-loop instead of an operation. It emits `session_expired`, waits for the
-choice (a click on the banner, or a flag in text mode), then catches up from
-a summary, restores the full history, or archives the old session and starts
-fresh. The cell's own request, and any cell run meanwhile, queue behind it,
-so nothing reaches the new session before it is seeded.
+first runs a *seed* job: a conductor gate, a coroutine on the intern loop
+that holds every request until it ends. It emits `session_expired`, waits for
+the choice (a click on the banner, or a flag in text mode), then either
+archives the old session and starts fresh, or submits a `seed` operation,
+which the session handles in its queue like any other: it records where it
+came from in its recorder and catches up from a summary or restores the full
+history. The cell's own request, and any cell run meanwhile, wait behind the
+gate, so nothing reaches the new session before it is seeded; the notebook
+never writes into the session.
 
 `open_conductor` does the blocking part (store reads, session creation) and
 must run off the cell's path: in the helper thread of a live view, or in a
@@ -251,7 +254,7 @@ def seed_gate(conductor: Conductor, offer: Offer, sink: Any) -> Gate:
 
 async def _seed(conductor: Conductor, offer: Offer, job: Gate) -> str:  # intern thread
     from ...agent import messages as ev
-    from ...agent.restore import catch_up, fits_context, restore_full
+    from ...agent.restore import fits_context
 
     session = conductor.session
     previous = offer.previous
@@ -279,14 +282,8 @@ async def _seed(conductor: Conductor, offer: Offer, job: Gate) -> str:  # intern
             f"`%intern resume {previous.record.id}` brings it back."
         )
         return "done"
-    recorder = session.recorder
-    if recorder is not None:
-        recorder.parent_id = previous.record.id
-        recorder.title = previous.record.title
-    if choice in (RESTORE, RESUME) and offer.fits:
-        count = restore_full(session, previous.messages)
-        sink.progress(f"Restored the full history of {previous.label}: {count} messages.")
-    else:
+    full = choice in (RESTORE, RESUME) and offer.fits
+    if not full:
         if choice == RESTORE:
             sink.progress(
                 "The full history does not fit the model's context; catching up from a "
@@ -295,33 +292,43 @@ async def _seed(conductor: Conductor, offer: Offer, job: Gate) -> str:  # intern
             )
         sink.progress(f"Catching up on {previous.label}: summarising {previous.count} messages…")
         sink.working("catching up")
-        try:
-            await catch_up(session, previous.messages)
-        except asyncio.CancelledError:
-            _abort(conductor, "Stopped while catching up: run the cell again to retry.")
-            raise
-        except Exception as exc:
-            message = (
-                f"Could not catch up on {previous.label}: {exc} Run the cell again to retry, "
-                "or start fresh (`--fresh`)."
-            )
-            sink.progress(message, "error")
-            _abort(conductor, message)
-            return "error"
+    # The session seeds itself in its own queue (and records where it came from).
+    seed = ev.Seed(
+        mode="full" if full else "catch_up",
+        messages=previous.messages,
+        parent_id=previous.record.id,
+        title=previous.record.title or "",
+    )
+    try:
+        outcome, events = await conductor.gate_op(seed)
+    except asyncio.CancelledError:
+        session.withdraw(seed.id)
+        _abort(conductor, "Stopped while catching up: run the cell again to retry.")
+        raise
+    seeded = next((e for e in events if e.type == "seeded"), None)
+    if seeded is not None and full:
+        sink.progress(f"Restored the full history of {previous.label}: {seeded.messages} messages.")
+        return "done"
+    if seeded is not None:
         sink.progress("Caught up: the intern has a summary of the earlier session.")
-    await session.persist(meta=True)
-    return "done"
+        return "done"
+    why = next((e.error for e in events if e.type == "error"), f"it ended: {outcome}.")
+    message = (
+        f"Could not catch up on {previous.label}: {why} Run the cell again to retry, "
+        "or start fresh (`--fresh`)."
+    )
+    sink.progress(message, "error")
+    _abort(conductor, message)
+    return "error"
 
 
 def _abort(conductor: Conductor, message: str) -> None:  # intern thread
     """Drop the unseeded session: queued requests fail, nothing of it is saved."""
     from ...agent.messages import Shutdown
 
-    session = conductor.session
-    session.recorder = None
     conductor.fail_queued(message)
     conductor.close()
-    session.submit(Shutdown())
+    conductor.session.submit(Shutdown(save=False))  # the session drops its recorder
 
 
 # -------------------------------------------------------------- text mode

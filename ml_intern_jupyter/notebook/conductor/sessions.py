@@ -108,9 +108,7 @@ class NotebookSessions:
         """A fresh session under `name`; the old one (if any) is shut down."""
         with self._lock:
             old = self.get(name)
-            conductor = self._create(
-                name, model or (old.session.config.model_name if old else None)
-            )
+            conductor = self._create(name, model or (old.session.describe().model if old else None))
         if old is not None:
             from ...agent.messages import Shutdown
 
@@ -124,9 +122,9 @@ class NotebookSessions:
             overrides=overrides, tools=self._tools(overrides), recorder=recorder
         )
         conductor = Conductor(self.runtime, session, name).attach()
-        conductor.on_turn_end = lambda s: self.traces.after_turn(s.config, s.id)
+        conductor.on_turn_end = lambda s: self.traces.after_turn(s.describe().config, s.id)
         self.conductors[name] = conductor
-        self.traces.start(session.config)
+        self.traces.start(session.describe().config)
         for watch in list(self.watchers):
             try:
                 watch(name, conductor)
@@ -204,7 +202,7 @@ def totals_of(session: Any) -> Any:
     """A callable giving a session's (tokens, cost_usd, cost_known), for headers."""
 
     def read() -> tuple[int, float, bool]:
-        t = session.totals
+        t = session.describe().totals
         return t.tokens, t.cost_usd, t.cost_known
 
     return read

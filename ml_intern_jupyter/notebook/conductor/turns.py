@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ml_intern_jupyter.agent.session import Session
     from ml_intern_jupyter.runtime import Runtime
 
-__all__ = ["Conductor", "Finish", "Gate", "Request", "Sink"]
+__all__ = ["Conductor", "Finish", "Gate", "Request", "RequestControls", "Sink"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,23 @@ class Gate:
     state: RequestState = "new"
 
 
+class RequestControls:
+    """What a request's view may do to it, and nothing more: stop it, or answer
+    its approval request. Thread-safe: both hop onto the intern loop."""
+
+    def __init__(self, runtime: Any, conductor: Conductor, request: Request):
+        self._call_soon = runtime.call_soon
+        self._conductor = conductor
+        self._request = request
+
+    def stop(self) -> None:
+        self._call_soon(self._conductor.stop, self._request)
+
+    def decide(self, approvals: list[Any]) -> None:
+        """Send the decisions; the conductor ignores them if the request no longer waits."""
+        self._call_soon(self._conductor.decide, self._request, approvals)
+
+
 class Conductor:
     def __init__(self, runtime: Runtime, session: Session, name: str):
         self.runtime = runtime
@@ -94,6 +111,8 @@ class Conductor:
         self.routes: dict[str, Request] = {}  # op id -> request, while it is live
         self.gate: Gate | None = None
         self.held: deque[Request] = deque()  # waiting for the gate
+        # Operations the gate itself submitted (op id -> (its end, its events)).
+        self._gate_ops: dict[str, tuple[asyncio.Future[tuple[str, list[Any]]], list[Any]]] = {}
         self._idle = threading.Event()
         self._idle.set()
         self._idle_lock = threading.Lock()
@@ -212,6 +231,19 @@ class Conductor:
             self._finish(request, "error")
         self._update_idle()
 
+    async def gate_op(self, op: Any) -> tuple[str, list[Any]]:
+        """Run `op` in the session for the open gate: (its outcome, its events).
+
+        Its events go to the gate's sink as they come (errors aside: the gate
+        words them), so nothing reaches the session outside its queue."""
+        future: asyncio.Future[tuple[str, list[Any]]] = asyncio.get_running_loop().create_future()
+        self._gate_ops[op.id] = (future, [])
+        try:
+            self.session.submit(op)
+            return await future
+        finally:
+            self._gate_ops.pop(op.id, None)
+
     def close(self) -> None:
         self.closed = True
         if self._unsubscribe is not None:
@@ -307,6 +339,10 @@ class Conductor:
             except Exception:
                 log.exception("a view failed on %s", event.type)
             return
+        gate_op = self._gate_ops.get(event.op_id) if event.op_id else None
+        if gate_op is not None:
+            self._gate_event(event, *gate_op)
+            return
         request = self.routes.get(event.op_id)
         if request is None:
             return  # another operation's (e.g. an abandoned turn's late notices)
@@ -326,6 +362,22 @@ class Conductor:
         except Exception:
             log.exception("a view failed on %s", event.type)
 
+    def _gate_event(
+        self, event: Any, future: asyncio.Future[tuple[str, list[Any]]], seen: list[Any]
+    ) -> None:
+        if event.type == "op_done":
+            if not future.done():
+                future.set_result((event.outcome, seen))
+            return
+        if event.type in ("op_queued", "op_started"):
+            return
+        seen.append(event)
+        if event.type != "error" and self.gate is not None:
+            try:
+                self.gate.sink.event(event)
+            except Exception:
+                log.exception("a view failed on %s", event.type)
+
     def _op_done(self, request: Request, outcome: Outcome) -> None:
         if outcome == "paused":
             request.state = "paused"
@@ -343,10 +395,8 @@ class Conductor:
         self.decide(
             request,
             [
-                ApprovalDecision(
-                    tool_call_id=p.tool_call_id, approved=False, feedback=request.auto_reject
-                )
-                for p in self.session.pending
+                ApprovalDecision(tool_call_id=call_id, approved=False, feedback=request.auto_reject)
+                for call_id in self.session.describe().pending_ids
             ],
         )
 

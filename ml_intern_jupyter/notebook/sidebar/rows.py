@@ -2,8 +2,8 @@
 
 A `RowTracker` subscribes to a session like the live view does and builds
 the row the sidebar shows (see ARCHITECTURE.md, "Sidebar channel", for the
-fields). Everything here runs on the intern thread: the tracker reads the
-session (totals, model, history for the title) only there, between events.
+fields). Everything here runs on the intern thread; the tracker reads the
+session's snapshot (`Session.describe()`: totals, model, title) only.
 
 Changes are coalesced: a row is published at most once per `ROW_INTERVAL`
 (10 per second) and the last state always goes out within `ROW_INTERVAL`
@@ -106,27 +106,18 @@ class RowTracker:
 
     def title(self) -> str:
         if not self._title:
-            from ...agent.context import is_real_user
-            from ...store.base import title_from_prompt
-
-            recorder = getattr(self.session, "recorder", None)
-            title = getattr(recorder, "title", "") if recorder is not None else ""
-            if not title:
-                first = next((m for m in self.session.history.messages if is_real_user(m)), None)
-                if first is not None:
-                    title = title_from_prompt(str(first.get("content") or ""))
-            self._title = title
+            self._title = self.session.describe().title
         return self._title or self.name
 
     def row(self) -> dict[str, Any]:
-        s = self.session
+        s = self.session.describe()
         totals = s.totals
         status, tool = self.status()
         return {
-            "id": s.id,
+            "id": s.session_id,
             "title": self.title(),
             "notebook": self.notebook,
-            "model": s.config.model_name,
+            "model": s.model,
             "status": status,
             "tool": tool,
             "pending": [dict(p) for p in self.waiting_calls()],

@@ -20,7 +20,7 @@ import asyncio
 import collections
 import logging
 import sys
-from typing import Any
+from typing import Any, Protocol
 
 from ..render.markup import CSS, ROOT_CLASS, escape
 from ..render.transcript import (
@@ -92,6 +92,13 @@ def enable_colab_widgets() -> None:
         log.debug("could not enable Colab's custom widget manager", exc_info=True)
 
 
+class TurnControls(Protocol):
+    """All the live view may do to its request (`turns.RequestControls`)."""
+
+    def stop(self) -> None: ...
+    def decide(self, approvals: list[Any]) -> None: ...
+
+
 class LiveView:
     """A turn's live view; also the `Sink` the conductor feeds (intern thread)."""
 
@@ -100,9 +107,7 @@ class LiveView:
         self.w = w
         self.record = record
         self._totals = totals  # callable -> (tokens, cost_usd, cost_known) for the session
-        self.runtime: Any = None
-        self.conductor: Any = None
-        self.job: Any = None
+        self.controls: TurnControls | None = None  # set once the request exists
         self.stop_requested = False
         self.layout = w.Layout()
         self.css = w.HTML(value=CSS, layout=self.layout)
@@ -158,8 +163,8 @@ class LiveView:
         self.handle = display(bundle, raw=True, display_id=True)
         return self.handle
 
-    def bind(self, runtime: Any, conductor: Any, job: Any) -> None:
-        self.runtime, self.conductor, self.job = runtime, conductor, job
+    def bind(self, controls: TurnControls) -> None:
+        self.controls = controls
 
     def set_totals(self, totals: Any) -> None:
         self._totals = totals
@@ -172,8 +177,8 @@ class LiveView:
         """What the Stop button does (also used by the sidebar's Stop)."""
         self.stop.disabled = True
         self.stop_requested = True  # before the session exists, the start sees this
-        if self.conductor is not None:
-            self.runtime.call_soon(self.conductor.stop, self.job)
+        if self.controls is not None:
+            self.controls.stop()
 
     def decide_call(self, call_id: str, approved: bool, feedback: str | None = None) -> str | None:
         """Decide one call as its Approve/Reject button does (the sidebar's decide).
@@ -189,8 +194,8 @@ class LiveView:
         return NOT_SHOWN
 
     def submit_decisions(self, decisions: list[Any]) -> None:
-        if self.conductor is not None:
-            self.runtime.call_soon(self.conductor.decide, self.job, decisions)
+        if self.controls is not None:
+            self.controls.decide(decisions)
 
     def _on_login(self, _button: Any) -> None:
         with self._login_out:
