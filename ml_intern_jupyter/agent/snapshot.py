@@ -12,7 +12,7 @@ a blocking call from the intern thread itself could not).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -49,19 +49,9 @@ class FrozenTotals:
 
     @classmethod
     def of(cls, t: Totals) -> FrozenTotals:
-        return cls(
-            llm_calls=t.llm_calls,
-            prompt_tokens=t.prompt_tokens,
-            completion_tokens=t.completion_tokens,
-            cost_usd=t.cost_usd,
-            cost_known=t.cost_known,
-            turns=t.turns,
-            inference_usd=t.inference_usd,
-            jobs_usd=t.jobs_usd,
-            by_day=MappingProxyType(dict(t.by_day)),
-            cache_read_tokens=t.cache_read_tokens,
-            cache_write_tokens=t.cache_write_tokens,
-        )
+        values = {f.name: getattr(t, f.name) for f in fields(cls)}
+        values["by_day"] = MappingProxyType(dict(t.by_day))
+        return cls(**values)
 
 
 @dataclass(frozen=True)

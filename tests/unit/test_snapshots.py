@@ -165,3 +165,20 @@ class SeedSink(Sink):
 
     def working(self, state: str) -> None:
         pass
+
+
+def test_frozen_totals_mirror_every_field_of_the_live_totals() -> None:
+    import dataclasses
+
+    from ml_intern_jupyter.agent.session import Totals
+    from ml_intern_jupyter.agent.snapshot import FrozenTotals
+
+    live = Totals(llm_calls=3, prompt_tokens=10, cost_usd=0.5, by_day={"2026-12-03": 0.5})
+    assert [f.name for f in dataclasses.fields(FrozenTotals)] == [
+        f.name for f in dataclasses.fields(Totals)
+    ]
+    frozen = FrozenTotals.of(live)
+    live.by_day["2026-12-03"] = 9.0
+    live.llm_calls = 4
+    assert frozen.llm_calls == 3 and frozen.by_day == {"2026-12-03": 0.5}
+    assert frozen.tokens == 10
