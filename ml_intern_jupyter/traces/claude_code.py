@@ -56,6 +56,7 @@ from ml_intern_jupyter.agent.context import RESTORE_NOTE, SYSTEM_PREFIX
 from ml_intern_jupyter.traces.parts import (
     IMAGE_PARTS,
     MAX_TS,
+    SPLITTERS,
     decode_arguments,
     part_text,
     text_of,
@@ -107,11 +108,7 @@ _ascii_encode = json.JSONEncoder(
 # Characters `str.splitlines()` splits on that orjson writes as they are: as
 # `\\uXXXX` escapes (they only ever occur inside JSON strings), no reader can
 # split a line in two.
-_SPLITTERS = (
-    (b"\xc2\x85", b"\\u0085"),
-    (b"\xe2\x80\xa8", b"\\u2028"),
-    (b"\xe2\x80\xa9", b"\\u2029"),
-)
+_SPLITTERS = tuple((raw.encode(), escaped.encode()) for raw, escaped in SPLITTERS)
 
 
 def _dumps(line: dict[str, Any]) -> tuple[bytes, bool]:

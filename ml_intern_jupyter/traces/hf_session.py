@@ -35,6 +35,7 @@ from typing import Any
 from ml_intern_jupyter._version import __version__
 from ml_intern_jupyter.agent.context import SYSTEM_PREFIX
 from ml_intern_jupyter.traces.parts import (
+    SPLITTERS,
     decode_arguments,
     part_text,
     text_of,
@@ -48,10 +49,6 @@ __all__ = ["HARNESS", "IMAGE_NOTE", "to_hf_session_jsonl", "to_hf_session_lines"
 # The id of the harness that produced the trace (the header's `harness`).
 HARNESS = "ml-intern-jupyter"
 IMAGE_NOTE = "[image: not included, this trace format carries text only]"
-
-# Characters `str.splitlines()` splits on that a JSON encoder may leave raw
-# inside strings: escaped, so no reader can split a line in two.
-_SPLITTERS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 
 
 def to_hf_session_lines(
@@ -243,7 +240,7 @@ def _dumps(line: dict[str, Any]) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: escaped, the line stays valid UTF-8
         return json.dumps(line, ensure_ascii=True, separators=(",", ":"), allow_nan=False) + "\n"
-    for raw, escaped in _SPLITTERS:
+    for raw, escaped in SPLITTERS:
         if raw in text:
             text = text.replace(raw, escaped)
     return text + "\n"

@@ -10,6 +10,7 @@ from typing import Any
 __all__ = [
     "IMAGE_PARTS",
     "MAX_TS",
+    "SPLITTERS",
     "TEXT_PARTS",
     "decode_arguments",
     "part_text",
@@ -28,6 +29,9 @@ _PART_PLACEHOLDERS = {
     "input_file": "[file]",
 }
 _OTHER_PART = "[attachment]"
+# Characters `str.splitlines()` splits on that a JSON encoder may leave raw
+# inside strings, with their JSON escapes: escaped, no reader can split a line in two.
+SPLITTERS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 # Latest time that still has a 4-digit year: 9999-12-31T00:00:00Z.
 MAX_TS = 253_402_214_400.0
 
