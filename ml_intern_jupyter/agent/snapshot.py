@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -75,24 +75,6 @@ class SessionSnapshot:
     notifies: tuple[str, ...]  # notification destinations
     # The session's settings. The session never changes a Config; it replaces it.
     config: Config
-
-    def as_dict(self) -> dict[str, Any]:
-        """The plain summary older callers read (`describe()` used to return it)."""
-        t = self.totals
-        return {
-            "session_id": self.session_id,
-            "model": self.model,
-            "state": self.state,
-            "messages": self.messages,
-            "prompt_tokens": t.prompt_tokens,
-            "completion_tokens": t.completion_tokens,
-            "cost_usd": t.cost_usd,
-            "cache_read_tokens": t.cache_read_tokens,
-            "cache_write_tokens": t.cache_write_tokens,
-            "turns": t.turns,
-            "yolo": self.yolo,
-            "pending": list(self.pending),
-        }
 
 
 def snapshot_of(session: Session, title: str) -> SessionSnapshot:
