@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import os
 import platform
@@ -204,37 +205,48 @@ def _breakdown(messages: list[dict[str, Any]], kwargs: dict[str, Any], runs: int
     chunk = claude_code._CHUNK
     slices = [messages[i : i + chunk] for i in range(0, len(messages), chunk)]
 
-    def build() -> list[list[Any]]:
+    def build() -> list[Any]:
         b = claude_code.TraceBuilder(**kwargs)
-        return [b._consume(part, clean=False) for part in slices]
+        paused = gc.isenabled()
+        gc.disable()  # as a conversion of this size does
+        try:
+            return [b._consume(part, clean=False) for part in slices]
+        finally:
+            if paused:
+                gc.enable()
+
+    def encode() -> list[Any]:
+        return [claude_code._encode_chunk(lines) for lines, _keys in built]
 
     built = build()
-    encoded = [claude_code._encode_chunk([e[3] for e in part]) for part in built]
-    scans = [claude_code._scan(data, ends) for data, _s, ends, _f in encoded]
-    picked = sum(
-        len(secret | fb) for (secret, _split), (*_, fb) in zip(scans, encoded, strict=True)
-    )
+    encoded = encode()
+    assert all(data is not None for data in encoded)  # the benchmark session encodes as arrays
+    scans = [
+        claude_code._scan(data, len(keys)) for data, (_l, keys) in zip(encoded, built, strict=True)
+    ]
+    picked = sum(len(scan[2]) for scan in scans if scan is not None)
 
     def mend() -> bytes:
         b = claude_code.TraceBuilder(**kwargs)
         out: list[Any] = []
-        for part, (data, starts, ends, fb), (secret, split) in zip(
-            built, encoded, scans, strict=True
-        ):
-            b._mend(out, part, data, starts, ends, secret | fb, split)
+        for (_lines, keys), data, scan in zip(built, encoded, scans, strict=True):
+            b._mend(out, keys, data, set(), scan)
         return b"".join(out)
 
     print(
-        f"breakdown ({picked:,} of {sum(map(len, built)):,} lines picked by the scan and scrubbed):"
+        f"breakdown ({picked:,} of {sum(len(k) for _l, k in built):,} lines picked by the scan"
+        " and scrubbed):"
     )
     _report("lines built, not scrubbed", _time(build, runs))
-    _report(
-        f"encoding them (orjson, {chunk} lines a call)",
-        _time(lambda: [claude_code._encode_chunk([e[3] for e in part]) for part in built], runs),
-    )
+    _report(f"encoding them (orjson, {chunk} lines a call)", _time(encode, runs))
     _report(
         "the scan (a worker thread runs it meanwhile)",
-        _time(lambda: [claude_code._scan(d, e) for d, _s, e, _f in encoded], runs),
+        _time(
+            lambda: [
+                claude_code._scan(d, len(k)) for d, (_l, k) in zip(encoded, built, strict=True)
+            ],
+            runs,
+        ),
     )
     _report("picked lines built again, scrubbed; joined", _time(mend, runs))
     text = mend()

@@ -44,6 +44,7 @@ import datetime
 import functools
 import gc
 import hashlib
+import itertools
 import json
 import re
 from typing import Any
@@ -137,91 +138,32 @@ def _scan_pool() -> concurrent.futures.ThreadPoolExecutor:
     return _POOL
 
 
-# -- the literals a secret pattern can start from (see `redact.scrub_text`)
-
-# Matched against the ASCII-lower-cased encoded lines. The assignment keywords
-# only count when a separator could follow them (`redact._SEPARATOR`; in JSON
-# a quote or a tab starts with a backslash), so each is looked for with every
-# such character after it. The non-ASCII characters are those that
-# `IGNORECASE` or `str.lower()` turn into an ASCII letter (İ, ı, ſ and the
-# Kelvin sign): with one of them a keyword may be spelled otherwise.
-_KEYWORDS = (b"token", b"secret", b"password", b"_key", b"key_id")
-_AFTER_KEYWORD = b"'\"] \t=:\\"
-_LITERALS = (
-    b"bearer",
-    b"hf_",
-    b"sk-",
-    b"ghp_",
-    b"gho_",
-    b"ghu_",
-    b"ghs_",
-    b"ghr_",
-    b"github_pat_",
-    b"akia",
-    b"asia",
-    "\u0130".encode(),
-    "\u0131".encode(),
-    "\u017f".encode(),
-    "\u212a".encode(),
-)
-_SECRET_PATTERNS = (
-    *(kw + bytes([c]) for kw in _KEYWORDS for c in _AFTER_KEYWORD),
-    *_LITERALS,
-)
-# The scan also finds the raw line splitters orjson leaves in a line.
-_SCANNER = ahocorasick_rs.BytesAhoCorasick(
-    [*_SECRET_PATTERNS, *(raw for raw, _escaped in _SPLITTERS)]
-)
-_N_SECRET = len(_SECRET_PATTERNS)
-
-
-def _scan(data: bytes, ends: list[int]) -> tuple[set[int], set[int]]:
-    """(lines that contain a literal a secret pattern needs, lines with a raw
-    line splitter) of `data`, whose lines end at `ends`.
-
-    The search itself runs without the GIL, so a conversion runs it in a
-    worker thread while it builds the next lines.
-    """
-    hits = _SCANNER.find_matches_as_indexes(data.lower(), overlapping=True)
-    secret: set[int] = set()
-    split: set[int] = set()
-    for pattern, start, _stop in hits:  # bytes.lower() changes ASCII letters only
-        (secret if pattern < _N_SECRET else split).add(bisect.bisect_right(ends, start))
-    return secret, split
-
-
 # -- encoding many lines at once
 
 # One orjson call per line costs several times what one call for a few hundred
 # lines costs. A list of lines encodes as `[line,line,...]`; each line starts
 # with `{"uuid":"`, and that text with its bare quotes cannot occur inside a
 # JSON string (a quote there is escaped), so the commas before it are the
-# boundaries unless a nested object starts the same way. Finding them all
-# tells: with exactly one fewer than lines, every one is a boundary.
+# boundaries unless a nested object starts the same way. The scan finds them
+# all: with exactly one fewer than lines, every one is a boundary.
 _CHUNK = 256
 _BOUNDARY = b',{"uuid":"'
 
 
-def _encode_chunk(lines: list[dict[str, Any]]) -> tuple[bytes, list[int], list[int], set[int]]:
-    """(the encoded `lines`, where each line starts and ends in it, the lines
-    that must be built again because orjson could not encode them)."""
+def _encode_chunk(lines: list[dict[str, Any]]) -> bytes | None:
+    """`lines` as one JSON array, or None if orjson cannot encode them."""
     try:
-        out = orjson.dumps(lines)
+        return orjson.dumps(lines)
     except (orjson.JSONEncodeError, TypeError):
-        return _encode_each(lines)
-    starts, ends = [1], []
-    at = out.find(_BOUNDARY)
-    while at != -1:
-        ends.append(at)
-        starts.append(at + 1)
-        at = out.find(_BOUNDARY, at + 1)
-    if len(starts) != len(lines):  # a nested object that looks like a boundary
-        return _encode_each(lines)
-    ends.append(len(out) - 1)  # before the closing bracket
-    return out, starts, ends, set()
+        return None
 
 
-def _encode_each(lines: list[dict[str, Any]]) -> tuple[bytes, list[int], list[int], set[int]]:
+def _encode_each(
+    lines: list[dict[str, Any]],
+) -> tuple[bytes, tuple[list[int], list[int]], set[int]]:
+    """(`lines` encoded one by one, each with its newline; where each starts
+    and ends; the lines that must be built again because orjson could not
+    encode them)."""
     encoded: list[bytes] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -237,28 +179,135 @@ def _encode_each(lines: list[dict[str, Any]]) -> tuple[bytes, list[int], list[in
         encoded.append(data)
         starts.append(end)
         end += len(data)
-        ends.append(end - 1)  # before the newline
-    return b"".join(encoded), starts, ends, fallback
+        ends.append(end - 1)  # the newline
+    return b"".join(encoded), (starts, ends), fallback
 
 
-# -- parsing tool arguments
+# -- the literals a secret pattern can start from (see `redact.scrub_text`)
+
+# Matched against the encoded lines as they are. The assignment keywords and
+# "bearer" match in any case, so each is looked for in every ASCII spelling
+# (an automaton of a few thousand patterns scans as fast as one of a few
+# dozen, and no lower-cased copy of the text is needed). The keywords only
+# count when a separator could follow them (`redact._SEPARATOR`; in JSON a
+# quote or a tab starts with a backslash), so each is looked for with every
+# such character after it. The key shapes match as they are spelled. The
+# non-ASCII characters are those that `IGNORECASE` or `str.lower()` turn into
+# an ASCII letter (İ, ı, ſ and the Kelvin sign): with one of them a keyword
+# may be spelled otherwise.
+_KEYWORDS = (b"token", b"secret", b"password", b"_key", b"key_id")
+_AFTER_KEYWORD = b"'\"] \t=:\\"
+_KEY_SHAPES = (
+    b"hf_",
+    b"sk-",
+    b"ghp_",
+    b"gho_",
+    b"ghu_",
+    b"ghs_",
+    b"ghr_",
+    b"github_pat_",
+    b"AKIA",
+    b"ASIA",
+)
+_ODD_FOLDS = tuple(c.encode() for c in "\u0130\u0131\u017f\u212a")
+
+
+def _spellings(word: bytes) -> list[bytes]:
+    """`word` in every mix of ASCII upper and lower case."""
+    letters = [(bytes([c]).lower(), bytes([c]).upper()) for c in word]
+    return [b"".join(p) for p in itertools.product(*(set(pair) for pair in letters))]
+
+
+_SECRET_PATTERNS = (
+    *(w + bytes([c]) for kw in _KEYWORDS for w in _spellings(kw) for c in _AFTER_KEYWORD),
+    *_spellings(b"bearer"),
+    *_KEY_SHAPES,
+    *_ODD_FOLDS,
+)
+_N_SECRET = len(_SECRET_PATTERNS)
+# The scan also finds the raw line splitters orjson leaves in a line, and the
+# boundaries between lines (see `_BOUNDARY`), the last pattern.
+_PATTERNS = [*_SECRET_PATTERNS, *(raw for raw, _escaped in _SPLITTERS), _BOUNDARY]
+_BOUNDARY_ID = len(_PATTERNS) - 1
+
+
+@functools.cache
+def _scanner() -> ahocorasick_rs.BytesAhoCorasick:
+    # A DFA: twice the search speed of the default for this many patterns,
+    # for a few milliseconds once, at the first conversion.
+    return ahocorasick_rs.BytesAhoCorasick(
+        _PATTERNS, implementation=ahocorasick_rs.Implementation.DFA
+    )
+
+
+_Scan = tuple[list[int], list[int], set[int], set[int]]
+
+
+def _scan(
+    data: bytes, count: int, bounds: tuple[list[int], list[int]] | None = None
+) -> _Scan | None:
+    """(where each of the `count` lines of `data` starts, where it ends, the
+    lines that contain a literal a secret pattern needs, the lines with a raw
+    line splitter).
+
+    `data` is the lines as a JSON array unless `bounds` gives where they
+    start and end; in an array, the boundaries are found by the scan, and
+    None means they cannot be told apart from a nested object that looks
+    like one. The search itself runs without the GIL, so a conversion runs
+    it in a worker thread while it builds the next lines.
+    """
+    hits = _scanner().find_matches_as_indexes(data, overlapping=True)
+    found: list[int] = []
+    secret_at: list[int] = []
+    split_at: list[int] = []
+    for pattern, start, _stop in hits:
+        if pattern < _N_SECRET:
+            secret_at.append(start)
+        elif pattern == _BOUNDARY_ID:
+            found.append(start)
+        else:
+            split_at.append(start)
+    if bounds is None:
+        if len(found) != count - 1:
+            return None
+        found.sort()
+        starts = [1, *(at + 1 for at in found)]
+        ends = [*found, len(data) - 1]  # the comma after each line, the closing bracket
+    else:
+        starts, ends = bounds
+    # A hit never starts on a line's last byte (a comma, a bracket or a newline).
+    secret = {bisect.bisect_right(ends, at) for at in secret_at}
+    split = {bisect.bisect_right(ends, at) for at in split_at}
+    return starts, ends, secret, split
+
+
+# -- uuids
 
 
 def _sha1_uuid(name: str) -> str:
     """sha1(name) as a name-based (version 5, RFC 4122 variant) UUID."""
-    return _as_uuid(hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest())
-
-
-def _as_uuid(h: str) -> str:
+    h = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
+def _uuid_head(session_id: str, role: str) -> str:
+    """The first 20 hex digits (and dashes) of every uuid of `role`'s lines."""
+    h = hashlib.sha1(f"{session_id}::{role}".encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-"
+
+
 def trace_uuid(session_id: str, role: str, index: int) -> str:
-    """sha1("<session_id>::<role>::<index>") as a version-5 UUID (8-4-4-4-12 hex digits)."""
-    return _sha1_uuid(f"{session_id}::{role}::{index}")
+    """The uuid of the line of message `index`, a `role` message, in session
+    `session_id`: a version-8 (RFC 9562, RFC 4122 variant) UUID whose first
+    74 free bits are sha1("<session_id>::<role>") and whose last 48 are the
+    index, so a line's uuid costs a format, not a hash. Same arguments, same uuid."""
+    return f"{_uuid_head(session_id, role)}{index & _INDEX_MASK:012x}"
+
+
+_INDEX_MASK = (1 << 48) - 1
 
 
 def session_uuid(session_id: str) -> str:
@@ -308,11 +357,7 @@ class TraceBuilder:
         self._cwd = scrub_text(cwd)
         self._session = scrub_text(session_uuid(session_id))
         self._parent: str | None = None
-        # sha1 of "<session_id>::<role>::" once; a line's uuid hashes only its index on top.
-        self._uuid_base = {
-            role: hashlib.sha1(f"{session_id}::{role}::".encode("utf-8", "surrogatepass"))
-            for role in _ROLES
-        }
+        self._uuid_head = {role: _uuid_head(session_id, role) for role in _ROLES}
         self._head: dict[str, Any] = {
             "uuid": "",
             "parentUuid": None,
@@ -336,23 +381,29 @@ class TraceBuilder:
             self.cwd,
         )
 
-    def _consume(self, messages: list[dict[str, Any]], *, clean: bool) -> list[Any]:
-        """Consume `messages` (the next ones in the history); per line, its
-        (message, index, parent) and the line itself, scrubbed if `clean`."""
-        out: list[Any] = []
+    def _consume(
+        self, messages: list[dict[str, Any]], *, clean: bool
+    ) -> tuple[list[dict[str, Any]], list[tuple[Any, int, str | None]]]:
+        """Consume `messages` (the next ones in the history): their lines,
+        scrubbed if `clean`, and for each line its (message, index, parent),
+        what building it again takes."""
+        lines: list[dict[str, Any]] = []
+        keys: list[tuple[Any, int, str | None]] = []
         index = self.count
+        parent = self._parent
         for msg in messages:
-            parent = self._parent
             line = self._line(msg, index, parent, clean)
             if line is not None:
-                out.append((msg, index, parent, line))
-                self._parent = line["uuid"]
+                lines.append(line)
+                keys.append((msg, index, parent))
+                parent = line["uuid"]
             index += 1
         self.count = index
-        return out
+        self._parent = parent
+        return lines, keys
 
     def _lines(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [entry[3] for entry in self._consume(messages, clean=True)]
+        return self._consume(messages, clean=True)[0]
 
     def _encode(self, messages: list[dict[str, Any]]) -> list[Any]:
         """The encoded, scrubbed lines of `messages` (consumed), as buffers to join."""
@@ -372,40 +423,57 @@ class TraceBuilder:
     def _encode_chunks(
         self, messages: list[dict[str, Any]], pool: concurrent.futures.Executor | None
     ) -> list[Any]:
-        chunks = []
+        # Chunk by chunk: build the lines, encode them, hand the bytes to the
+        # scan, and mend the chunk before (its scan has run meanwhile). A
+        # chunk's line dicts are dropped once encoded, so the next chunk's
+        # reuse their memory.
+        out: list[Any] = []
+        waiting: tuple[Any, ...] | None = None
         for at in range(0, len(messages), _CHUNK):
-            built = self._consume(messages[at : at + _CHUNK], clean=False)
-            if not built:
+            lines, keys = self._consume(messages[at : at + _CHUNK], clean=False)
+            if not lines:
                 continue
-            data, starts, ends, fallback = _encode_chunk([entry[3] for entry in built])
+            data = _encode_chunk(lines)
+            bounds, fallback = None, set[int]()
+            if data is None:
+                data, bounds, fallback = _encode_each(lines)
+            del lines
             scan: Any = None
             if pool is not None:
                 try:
-                    scan = pool.submit(_scan, data, ends)
+                    scan = pool.submit(_scan, data, len(keys), bounds)
                 except RuntimeError:  # the interpreter is shutting down
                     pool = None
-            chunks.append((built, data, starts, ends, fallback, scan or _scan(data, ends)))
-        out: list[Any] = []
-        for built, data, starts, ends, fallback, scan in chunks:
-            secret, split = scan if isinstance(scan, tuple) else scan.result()
-            self._mend(out, built, data, starts, ends, secret | fallback, split)
+            if pool is None:
+                scan = _scan(data, len(keys), bounds)
+            if waiting is not None:
+                self._mend(out, *waiting)
+            waiting = (keys, data, fallback, scan)
+        if waiting is not None:
+            self._mend(out, *waiting)
         return out
 
     def _mend(
         self,
         out: list[Any],
-        built: list[Any],
+        keys: list[tuple[Any, int, str | None]],
         data: bytes,
-        starts: list[int],
-        ends: list[int],
-        scrub: set[int],
-        split: set[int],
+        fallback: set[int],
+        scan: Any,
     ) -> None:
         """Append to `out` the lines of `data`, each with its newline, the lines
-        in `scrub` built again scrubbed and the raw line splitters in the lines
-        in `split` escaped."""
+        the scan picked (and those in `fallback`) built again scrubbed, and
+        the raw line splitters in the lines that have them escaped."""
+        found = scan.result() if isinstance(scan, concurrent.futures.Future) else scan
+        if found is None:  # a nested object that looks like a boundary
+            lines = [self._line(msg, index, parent, False) for msg, index, parent in keys]
+            data, bounds, fallback = _encode_each(lines)  # type: ignore[arg-type]
+            found = _scan(data, len(keys), bounds)
+            assert found is not None  # with the bounds given, always found
+        starts, ends, secret, split = found
+        scrub = secret | fallback
         text = bytearray(data)
-        for end in ends:  # the comma (or closing bracket) after each line
+        for end in ends:  # the comma (or closing bracket, or newline) after each line
             text[end] = 0x0A
         view = memoryview(text)
         pos = starts[0]
@@ -413,7 +481,7 @@ class TraceBuilder:
             start, end = starts[i], ends[i] + 1
             out.append(view[pos:start])
             if i in scrub:
-                msg, index, parent, _line = built[i]
+                msg, index, parent = keys[i]
                 line = self._line(msg, index, parent, True)
                 assert line is not None  # scrubbing never empties a line
                 out.append(_dumps(line)[0])
@@ -453,9 +521,7 @@ class TraceBuilder:
         role = msg.get("role")
         if not isinstance(role, str) or role not in _ROLES:
             return None  # "system", "developer", or something unknown
-        h = self._uuid_base[role].copy()
-        h.update(b"%d" % index)
-        uuid = _as_uuid(h.hexdigest())
+        uuid = f"{self._uuid_head[role]}{index & _INDEX_MASK:012x}"
         meta = summary = False
         if role == "user":
             kind = "user"
@@ -738,11 +804,21 @@ def _embeddable(raw: str) -> bool:
 
 def _iso(ts: float) -> str:
     """ISO 8601 UTC with milliseconds: 2025-06-15T14:13:20.123Z."""
-    minutes, micros = divmod(round(ts * 1_000_000), 60_000_000)
-    return f"{_minute(minutes)}{micros // 1_000_000:02d}.{micros // 1000 % 1000:03d}Z"
+    minutes, millis = divmod(round(ts * 1_000_000) // 1000, 60_000)
+    head = _MINUTES.get(minutes)
+    if head is None:
+        head = _minute(minutes)
+    # exact: a float of n/1000 rounds back to n; %-format is the quickest here
+    return "%s%06.3fZ" % (head, millis / 1000)  # noqa: UP031
 
 
-@functools.lru_cache(maxsize=4096)
+_MINUTES: dict[int, str] = {}
+
+
 def _minute(minutes_since_epoch: int) -> str:
     # Integer arithmetic from the epoch, not time.gmtime, whose range is platform-bound.
-    return (_EPOCH + datetime.timedelta(minutes=minutes_since_epoch)).strftime("%Y-%m-%dT%H:%M:")
+    head = (_EPOCH + datetime.timedelta(minutes=minutes_since_epoch)).strftime("%Y-%m-%dT%H:%M:")
+    if len(_MINUTES) >= 4096:
+        _MINUTES.clear()
+    _MINUTES[minutes_since_epoch] = head
+    return head

@@ -7,8 +7,11 @@ scrub is recursive over dicts, lists and tuples and never mutates its input.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
+
+import ahocorasick_rs
 
 __all__ = ["REDACTED", "scrub", "scrub_text"]
 
@@ -109,6 +112,89 @@ def _splice(text: str, spans: list[tuple[int, re.Match[str]]]) -> str:
     return "".join(out)
 
 
+# What every match starts from, in lower-cased text, and which patterns it
+# can start: a keyword's ending with the first character of a separator after
+# it (the assignments), "bearer", or a key shape's prefix. Scrubbing only
+# removes text and puts "[REDACTED]", quotes and "Bearer " in, none of which
+# makes a literal that was not there, so what the original text has decides
+# every pattern that runs after another.
+_GATE = (
+    *(
+        (kw + c, "assignment")
+        for kw in ("token", "secret", "password", "_key", "key_id")
+        for c in _SEPARATOR_START
+    ),
+    ("bearer", "bearer"),
+    ("hf_", "hf"),
+    ("sk-", "sk"),
+    *((f"gh{c}_", "gh") for c in "pousr"),
+    ("github_pat_", "github_pat"),
+    ("akia", "aws"),
+    ("asia", "aws"),
+)
+_EVERY_KIND = frozenset(kind for _literal, kind in _GATE)
+
+
+@functools.cache
+def _gate() -> ahocorasick_rs.AhoCorasick:
+    return ahocorasick_rs.AhoCorasick([literal for literal, _kind in _GATE])
+
+
+def _kinds(low: str) -> frozenset[str]:
+    """The patterns that can match the text `low` is the lower case of (one
+    pass of a multi-literal automaton instead of a `str` search per literal)."""
+    try:
+        hits = _gate().find_matches_as_indexes(low, overlapping=True)
+    except UnicodeEncodeError:  # a lone surrogate: leave it to the patterns
+        return _EVERY_KIND
+    return frozenset(_GATE[pattern][1] for pattern, _start, _end in hits)
+
+
+def _sub(
+    pattern: re.Pattern[str],
+    starts: tuple[str, ...],
+    repl: Any,
+    text: str,
+    where: str | None = None,
+) -> str:
+    """`pattern.sub(repl, text)` for a pattern whose every match starts with
+    one of the literals `starts`, found in `where` (`text` unless given; a
+    same-length lower-cased copy for a case-insensitive pattern).
+
+    The regex engine tries a pattern that opens with `\\b` or an alternation
+    at every position; `str.find` skips to where one can start, and
+    `pattern.match` there gives what `search` would (a `\\b` still sees the
+    character before).
+    """
+    haystack = text if where is None else where
+    found: list[int] = []
+    for literal in starts:
+        at = haystack.find(literal)
+        while at != -1:
+            found.append(at)
+            at = haystack.find(literal, at + 1)
+    if not found:
+        return text
+    found.sort()
+    out: list[str] = []
+    pos = 0
+    for at in found:
+        if at < pos:  # inside the last match: like re.sub, matches never overlap
+            continue
+        m = pattern.match(text, at)
+        if m is not None:
+            out += [text[pos:at], repl(m) if callable(repl) else repl]
+            pos = m.end()
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
+_UPPER_STARTS = ("TOKEN", "API_KEY", "SECRET", "PASSWORD", "ACCESS_KEY_ID")
+_GH_STARTS = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")
+
+
 def scrub_text(text: str) -> str:
     if len(text) < 7:  # shorter than any match ("token=x")
         return text
@@ -116,27 +202,35 @@ def scrub_text(text: str) -> str:
     # Characters that IGNORECASE matches to a keyword's letter but lower() does
     # not turn into it: with one of them only the regex finds every spelling.
     odd = not text.isascii() and any(c in text for c in _ODD_FOLDS)
-    # Plain substring checks (C speed) decide which patterns can match at all.
-    if odd or "token" in low or "secret" in low or "password" in low or "_key" in low:
+    kinds = _EVERY_KIND if odd else _kinds(low)
+    if not kinds:
+        return text
+    if "assignment" in kinds:
         if "TOKEN" in text or "SECRET" in text or "PASSWORD" in text or "_KEY" in text:
-            text = _UPPER_ASSIGNMENT.sub(_redact_assignment, text)
-        low = text.lower()
-        if not odd and len(low) == len(text):  # one character for one: spans carry over
-            text = _splice(text, _quoted_assignment_spans(low))
+            text = _sub(_UPPER_ASSIGNMENT, _UPPER_STARTS, _redact_assignment, text)
+            low = text.lower()
+        if not odd:  # one character for one: spans carry over
+            spliced = _splice(text, _quoted_assignment_spans(low))
+            if spliced is not text:
+                text, low = spliced, spliced.lower()
         else:
             text = _ANY_CASE_ASSIGNMENT.sub(_redact_assignment, text)
-    if "bearer" in low:
-        text = _BEARER.sub("Bearer " + REDACTED, text)
-    if "hf_" in text:
-        text = _HF.sub(REDACTED, text)
-    if "sk-" in text:
-        text = _SK.sub(REDACTED, _SK_ANT.sub(REDACTED, text))
-    if "gh" in text:
-        text = _GH.sub(REDACTED, text)
-    if "github_pat_" in text:
-        text = _GITHUB_PAT.sub(REDACTED, text)
-    if "AKIA" in text or "ASIA" in text:
-        text = _AWS.sub(REDACTED, text)
+    if "bearer" in kinds:
+        bearer = "Bearer " + REDACTED
+        if not odd:  # `low` is `text` lower-cased, one character for one
+            text = _sub(_BEARER, ("bearer",), bearer, text, low)
+        else:
+            text = _BEARER.sub(bearer, text)
+    if "hf" in kinds:
+        text = _sub(_HF, ("hf_",), REDACTED, text)
+    if "sk" in kinds:
+        text = _sub(_SK, ("sk-",), REDACTED, _sub(_SK_ANT, ("sk-ant-",), REDACTED, text))
+    if "gh" in kinds:
+        text = _sub(_GH, _GH_STARTS, REDACTED, text)
+    if "github_pat" in kinds:
+        text = _sub(_GITHUB_PAT, ("github_pat_",), REDACTED, text)
+    if "aws" in kinds:
+        text = _sub(_AWS, ("AKIA", "ASIA"), REDACTED, text)
     return text
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ml_intern_jupyter.traces import redact
 from ml_intern_jupyter.traces.redact import REDACTED, scrub, scrub_text
 
 HF = "hf_" + "a1B2c3D4e5" * 3 + "xyz"  # 33 chars after the prefix
@@ -209,3 +212,50 @@ def test_scrub_leaves_keys_alone_unless_asked() -> None:
     value = {token: {"HF_TOKEN": "x"}, "k": (token,)}
     assert scrub(value) == {token: {"HF_TOKEN": REDACTED}, "k": (REDACTED,)}
     assert scrub(value, keys=True) == {REDACTED: {"HF_TOKEN": REDACTED}, "k": (REDACTED,)}
+
+
+# ------------------------------------------- the fast search, against re.sub
+
+
+def _plain_scrub_text(text: str) -> str:
+    """What `scrub_text` promises, the obvious way: each pattern's `re.sub`, in order."""
+    text = redact._UPPER_ASSIGNMENT.sub(redact._redact_assignment, text)
+    text = redact._ANY_CASE_ASSIGNMENT.sub(redact._redact_assignment, text)
+    text = redact._BEARER.sub("Bearer " + REDACTED, text)
+    for pattern in (
+        redact._HF,
+        redact._SK_ANT,
+        redact._SK,
+        redact._GH,
+        redact._GITHUB_PAT,
+        redact._AWS,
+    ):
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+_FRAGMENTS = [
+    *("token", "TOKEN", "Token", "tokenizer", "pad_token", "HF_TOKEN", "api_key", "API_KEY"),
+    *("secret", "SECRET_KEY", "SECRET_ACCESS_KEY", "password", "PassWord", "ACCESS_KEY_ID"),
+    *("=", ": ", '"]=', "']: ", "'", '"', " = ", "\t:", "]", "\n", " ", "-", ".", "/", "_"),
+    *('"a value"', "'xyz'", "val123", "[x]", "x", "9", "é", "ß"),
+    *("\u0130", "\u0131", "\u017f", "\u212a", "\ud800", "TO\u212aEN", "SECRET\u0130"),
+    *("Bearer ", "bearer\t", "BEARER  ", "Authorization: Bearer ", "eyJ" + "a" * 24),
+    *(HF, "hf_" + "Q" * 29, "xhf_" + "Q" * 30, SK_ANT, SK, "sk-x-sk-" + "b" * 45, GHP),
+    *("ghs_" + "k" * 20, GITHUB_PAT, AKIA, ASIA, AKIA + "X", "akia" + "A" * 16),
+]
+
+
+@settings(max_examples=4000, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=3), max_size=14))
+def test_scrub_text_is_each_pattern_applied_in_turn(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert scrub_text(text) == _plain_scrub_text(text)
+
+
+def test_the_search_only_runs_patterns_where_their_literal_is() -> None:
+    # Each of these has one pattern's literal, and the patterns give the same result.
+    for text in ("x = HF_TOKEN", "tokenizer(text)", "see the bearer", "hf_short", "sk-"):
+        assert scrub_text(text) == _plain_scrub_text(text) == text
+    assert redact._kinds("tokenizer(tokens) and passwords") == frozenset()
+    assert redact._kinds('api_key="x" and hf_x') == {"assignment", "hf"}

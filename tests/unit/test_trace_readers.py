@@ -87,7 +87,7 @@ def test_claude_code_log_keeps_every_line(
     assert "validation error" not in printed and "error" not in printed.lower()
     assert len(entries) == 11  # zero dropped lines
     for entry in entries:
-        assert uuid.UUID(entry.uuid).version == 5
+        assert uuid.UUID(entry.uuid).version == 8
         assert uuid.UUID(entry.sessionId).version == 5
     by_type = [type(e).__name__ for e in entries]
     assert by_type.count("AssistantTranscriptEntry") == 5

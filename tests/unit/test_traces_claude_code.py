@@ -1,8 +1,9 @@
 """History -> Claude Code JSONL (the HF Agent Trace Viewer format).
 
 The expected lines below are written out by hand. Uuids come from `U`, an
-independent implementation of the documented layout (sha1 of
-"<session>::<role>::<index>" as a version-5 UUID, by the stdlib's `uuid`), not
+independent implementation of the documented layout (the first 80 bits of
+sha1("<session>::<role>"), then the index in 48 bits, with the version-8 and
+RFC 4122 variant bits set, by integer arithmetic and the stdlib's `uuid`), not
 from the code under test.
 """
 
@@ -36,8 +37,11 @@ R = "[REDACTED]"
 
 
 def U(role: str, index: int, session: str = SID) -> str:
-    digest = hashlib.sha1(f"{session}::{role}::{index}".encode()).digest()
-    return str(uuidlib.UUID(bytes=digest[:16], version=5))
+    digest = hashlib.sha1(f"{session}::{role}".encode()).digest()
+    n = int.from_bytes(digest[:10] + index.to_bytes(6, "big"), "big")
+    n = (n & ~(0xF << 76)) | (8 << 76)  # version 8
+    n = (n & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuidlib.UUID(int=n))
 
 
 SESSION_UUID = str(
@@ -418,16 +422,18 @@ def test_unusable_session_start_is_an_error(bad_start: Any) -> None:
 
 def test_uuid_layout() -> None:
     value = trace_uuid("abc", "user", 3)
-    digest = hashlib.sha1(b"abc::user::3").hexdigest()
+    digest = hashlib.sha1(b"abc::user").hexdigest()
     assert re.fullmatch(
-        r"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", value
+        r"[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", value
     )
     parsed = uuidlib.UUID(value)
-    assert parsed.version == 5 and parsed.variant == uuidlib.RFC_4122
-    # Apart from the version and variant bits, the digest's first 128 bits.
+    assert parsed.version == 8 and parsed.variant == uuidlib.RFC_4122
+    # Apart from the version and variant bits, the digest's first 80 bits, then the index.
     hexed = value.replace("-", "")
-    assert hexed[:12] + hexed[13:16] + hexed[17:] == digest[:12] + digest[13:16] + digest[17:32]
+    assert hexed[:12] + hexed[13:16] + hexed[17:20] == digest[:12] + digest[13:16] + digest[17:20]
+    assert hexed[20:] == "000000000003"
     assert value == U("user", 3, session="abc")
+    assert trace_uuid("abc", "user", 2**40 + 5).endswith("-010000000005")
 
 
 def test_uuids_depend_on_session_role_and_index() -> None:
@@ -667,7 +673,7 @@ def test_any_history_gives_valid_chained_jsonl(
         assert line["uuid"] not in seen
         seen.add(line["uuid"])
         assert uuidlib.UUID(line["sessionId"]).version in (4, 5)
-        assert uuidlib.UUID(line["uuid"]).version == 5
+        assert uuidlib.UUID(line["uuid"]).version == 8
         assert line["type"] in ("user", "assistant")
     assert (
         to_claude_code_jsonl(history, session_id=session_id, model=MODEL, session_start=START)
@@ -822,9 +828,9 @@ def test_the_scan_gives_what_scrubbing_every_string_gives(
 
 
 def test_every_character_that_folds_to_ascii_is_one_the_scan_looks_for() -> None:
-    from ml_intern_jupyter.traces.claude_code import _LITERALS
+    from ml_intern_jupyter.traces.claude_code import _SECRET_PATTERNS
 
-    scanned = {lit.decode() for lit in _LITERALS if not lit.isascii()}
+    scanned = {lit.decode() for lit in _SECRET_PATTERNS if not lit.isascii()}
     ascii_letter = re.compile("[a-z]", re.IGNORECASE)
     folding = set()
     for code in range(0x80, 0x110000):
