@@ -804,21 +804,23 @@ def _embeddable(raw: str) -> bool:
 
 def _iso(ts: float) -> str:
     """ISO 8601 UTC with milliseconds: 2025-06-15T14:13:20.123Z."""
-    minutes, millis = divmod(round(ts * 1_000_000) // 1000, 60_000)
-    head = _MINUTES.get(minutes)
-    if head is None:
-        head = _minute(minutes)
-    # exact: a float of n/1000 rounds back to n; %-format is the quickest here
-    return "%s%06.3fZ" % (head, millis / 1000)  # noqa: UP031
+    days, millis = divmod(round(ts * 1_000_000) // 1000, 86_400_000)
+    day = _DAYS.get(days)
+    if day is None:
+        day = _day(days)
+    minute, millis = divmod(millis, 60_000)
+    # %-format is the quickest here; a float of n/1000 prints back as n exactly.
+    return "%s%s%06.3fZ" % (day, _HOURS_MINUTES[minute], millis / 1000)  # noqa: UP031
 
 
-_MINUTES: dict[int, str] = {}
+_HOURS_MINUTES = tuple(f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60))
+_DAYS: dict[int, str] = {}
 
 
-def _minute(minutes_since_epoch: int) -> str:
+def _day(days_since_epoch: int) -> str:
     # Integer arithmetic from the epoch, not time.gmtime, whose range is platform-bound.
-    head = (_EPOCH + datetime.timedelta(minutes=minutes_since_epoch)).strftime("%Y-%m-%dT%H:%M:")
-    if len(_MINUTES) >= 4096:
-        _MINUTES.clear()
-    _MINUTES[minutes_since_epoch] = head
-    return head
+    day = (_EPOCH + datetime.timedelta(days=days_since_epoch)).strftime("%Y-%m-%dT")
+    if len(_DAYS) >= 4096:
+        _DAYS.clear()
+    _DAYS[days_since_epoch] = day
+    return day

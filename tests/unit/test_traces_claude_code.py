@@ -411,6 +411,23 @@ def test_fallback_uses_the_given_session_start() -> None:
     assert out[0]["timestamp"] == "2023-11-14T22:13:20.250Z"
 
 
+def test_timestamps_are_the_microsecond_rounded_time_cut_to_milliseconds() -> None:
+    import datetime
+    import random
+
+    rng = random.Random(7)
+    times = [rng.uniform(0, 253_402_214_399.9) for _ in range(2000)]
+    times += [rng.uniform(1.7e9, 1.8e9) for _ in range(2000)]
+    times += [0.0, 0.0005, 0.9995, 59.9999999, 86_399.9996, 1e9 + 0.9999996, 253_402_214_399.9999]
+    history = [{"role": "user", "content": "x", "_ts": ts} for ts in times]
+    epoch = datetime.datetime(1970, 1, 1)
+    for ts, line in zip(times, lines(history), strict=True):
+        when = epoch + datetime.timedelta(microseconds=round(ts * 1_000_000))
+        assert line["timestamp"] == when.strftime("%Y-%m-%dT%H:%M:%S.") + (
+            f"{when.microsecond // 1000:03d}Z"
+        )
+
+
 @pytest.mark.parametrize("bad_start", [float("nan"), -1.0, "yesterday", None])
 def test_unusable_session_start_is_an_error(bad_start: Any) -> None:
     with pytest.raises(ValueError):
