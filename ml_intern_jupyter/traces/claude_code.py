@@ -210,6 +210,19 @@ _KEY_SHAPES = (
     b"ASIA",
 )
 _ODD_FOLDS = tuple(c.encode() for c in "\u0130\u0131\u017f\u212a")
+# JSON escapes that could hide one of the above from the scan: of an ASCII
+# character from the space to DEL, of a tab, or of a character that folds to
+# an ASCII letter. orjson writes none of them (it escapes only quotes,
+# backslashes and control characters, and never a tab that way), so they are
+# only ever in tool arguments embedded as written (`_embeddable`), and a line
+# with one is built again with its arguments parsed and scrubbed.
+_HIDING_ESCAPES = (
+    *(b"\\u00" + bytes([c]) for c in b"234567"),
+    b"\\u0009",
+    *(b"\\u013" + bytes([c]) for c in b"01"),
+    *(b"\\u017" + bytes([c]) for c in b"fF"),
+    *(b"\\u212" + bytes([c]) for c in b"aA"),
+)
 
 
 def _spellings(word: bytes) -> list[bytes]:
@@ -223,6 +236,7 @@ _SECRET_PATTERNS = (
     *_spellings(b"bearer"),
     *_KEY_SHAPES,
     *_ODD_FOLDS,
+    *_HIDING_ESCAPES,
 )
 _N_SECRET = len(_SECRET_PATTERNS)
 # The scan also finds the raw line splitters orjson leaves in a line, and the
@@ -358,6 +372,8 @@ class TraceBuilder:
         self._session = scrub_text(session_uuid(session_id))
         self._parent: str | None = None
         self._uuid_head = {role: _uuid_head(session_id, role) for role in _ROLES}
+        # An assistant line's message id: "msg_" and its uuid without the dashes.
+        self._message_head = "msg_" + self._uuid_head["assistant"].replace("-", "")
         self._head: dict[str, Any] = {
             "uuid": "",
             "parentUuid": None,
@@ -551,7 +567,7 @@ class TraceBuilder:
                 return None
             kind = "assistant"
             body = {
-                "id": "msg_" + uuid.replace("-", ""),
+                "id": f"{self._message_head}{index & _INDEX_MASK:012x}",
                 "type": "message",
                 "role": "assistant",
                 "model": self._model,
@@ -560,8 +576,8 @@ class TraceBuilder:
             stop = msg.get("_finish_reason")
             if isinstance(stop, str) and stop:
                 body["stop_reason"] = s(_STOP_REASONS.get(stop, stop))
-            usage = _usage(msg.get("_usage"))
-            if usage is not None:
+            usage = msg.get("_usage")
+            if usage is not None and (usage := _usage(usage)) is not None:
                 body["usage"] = usage
         else:
             return None
@@ -781,17 +797,16 @@ def _tool_input(arguments: Any, s: Any, clean: bool) -> dict[str, Any]:
     return {"_raw": s(raw)}
 
 
-# Arguments go into an unscrubbed line as the text they are when the scan can
-# see everything in them that a scrubbed copy would: no JSON escape of an
-# ASCII character or of a character that folds to one (it could hide a
-# literal the scan looks for), no line break, and a JSON object by orjson's
-# rules (stricter than the stdlib's: no NaN, no lone surrogates). A line the
-# scan picks is built again with the arguments parsed and scrubbed.
-_HIDING_ESCAPE = re.compile(r"\\u(?:00[2-7][0-9a-fA-F]|0009|013[01]|017[fF]|212[aA])")
+# Arguments go into an unscrubbed line as the text they are when they have no
+# line break and are a JSON object by orjson's rules (stricter than the
+# stdlib's: no NaN, no lone surrogates). The scan sees everything in them
+# that a scrubbed copy would, except what a JSON escape could hide; it looks
+# for those escapes too (`_HIDING_ESCAPES`). A line the scan picks is built
+# again with the arguments parsed and scrubbed.
 
 
 def _embeddable(raw: str) -> bool:
-    if "\n" in raw or "\r" in raw or ("\\u" in raw and _HIDING_ESCAPE.search(raw)):
+    if "\n" in raw or "\r" in raw:
         return False
     try:
         return isinstance(orjson.loads(raw), dict)
