@@ -355,11 +355,15 @@ def main() -> int:
     chars = sum(len(json.dumps(m, ensure_ascii=False)) for m in messages)
     kwargs = {"session_id": "bench-session", "model": "bench/model", "session_start": SESSION_START}
 
+    # Cold means nothing of this history is cached: the module's cache of
+    # formatted dates is emptied before each conversion.
     def convert() -> str:
+        claude_code._DAYS.clear()
         return to_claude_code_jsonl(messages, **kwargs)
 
     def convert_bytes() -> bytes:
         # What the uploader and `%intern export` write: the same trace as UTF-8.
+        claude_code._DAYS.clear()
         return TraceBuilder(**kwargs).extend(messages).jsonl_bytes()
 
     def baseline() -> str:

@@ -25,15 +25,19 @@ Every line carries `uuid`, `parentUuid`, `isSidechain` (false), `userType`
                   "is_error": <bool, where the history recorded the outcome>}]}}
 
 Speed: lines are first built without scrubbing and encoded by orjson a few
-hundred at a time, tool arguments going in as the text they are where the
-scan can see all of it (`_embeddable`). One multi-literal scan (Aho-Corasick,
-in a worker thread: it runs without the GIL while the next lines are built)
-then finds the few lines that contain anything a secret pattern could start
-from, and only those are built again with every string scrubbed. A string
-without any of those literals is left as it is by the scrubber, and JSON
-encoding never splits or escapes the characters of a literal, so this gives
-what scrubbing every string gives (a test holds the two to each other). The
-cyclic garbage collector is paused while a large history converts.
+hundred at a time, as one JSON array, tool arguments going in as the text
+they are where they are an object without line breaks (`_embeddable`). One
+multi-literal scan (Aho-Corasick, in a worker thread: it runs without the
+GIL while the next lines are built) then finds the boundaries between the
+lines and the few lines that contain anything a secret pattern could start
+from, or a JSON escape that could hide such a thing, and only those are
+built again with every string scrubbed. A string without any of those
+literals is left as it is by the scrubber, and JSON encoding never splits or
+escapes the characters of a literal, so this gives what scrubbing every
+string gives (a test holds the two to each other). The cyclic garbage
+collector is paused while a large history converts. Line uuids are version 8
+(RFC 9562): the first 74 free bits of sha1("<session_id>::<role>"), then the
+message's index in 48 bits (`trace_uuid`).
 """
 
 from __future__ import annotations
