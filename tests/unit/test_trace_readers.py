@@ -129,9 +129,12 @@ def test_claude_code_log_keeps_every_line(
     assert PNG in page
 
 
-def test_claude_code_transcripts_shows_errors_usage_notes_and_images(
+def test_claude_code_transcripts_shows_everything_with_errors_and_images(
     exported: Path, tmp_path: Path
 ) -> None:
+    # Version 0.6 has no place for token usage, and its pages ignore `isMeta`
+    # (only its session summary reads it): the agent's note is there, as a
+    # user turn. claude-code-log, above, shows both.
     out = tmp_path / "transcripts"
     claude_code_transcripts.generate_html(exported, out, github_repo="owner/repo")
     pages = "".join(p.read_text(encoding="utf-8") for p in sorted(out.glob("page-*.html")))
@@ -139,6 +142,7 @@ def test_claude_code_transcripts_shows_errors_usage_notes_and_images(
         assert text in pages, text
     assert pages.count("tool-result tool-error") == 1  # the failed call, shown as failed
     assert f"data:image/png;base64,{PNG}" in pages
+    assert NOTE in pages
     # The session's title is the user's first prompt, never the agent's note.
     summary = claude_code_transcripts.get_session_summary(exported)
     assert summary == PROMPT
