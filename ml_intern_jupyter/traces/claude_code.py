@@ -235,26 +235,27 @@ def _spellings(word: bytes) -> list[bytes]:
     return [b"".join(p) for p in itertools.product(*(set(pair) for pair in letters))]
 
 
-_SECRET_PATTERNS = (
-    *(w + bytes([c]) for kw in _KEYWORDS for w in _spellings(kw) for c in _AFTER_KEYWORD),
-    *_spellings(b"bearer"),
-    *_KEY_SHAPES,
-    *_ODD_FOLDS,
-    *_HIDING_ESCAPES,
-)
-_N_SECRET = len(_SECRET_PATTERNS)
-# The scan also finds the raw line splitters orjson leaves in a line, and the
-# boundaries between lines (see `_BOUNDARY`), the last pattern.
-_PATTERNS = [*_SECRET_PATTERNS, *(raw for raw, _escaped in _SPLITTERS), _BOUNDARY]
-_BOUNDARY_ID = len(_PATTERNS) - 1
+@functools.cache
+def _secret_patterns() -> tuple[bytes, ...]:
+    """What a line the scan picks has in it (built at the first conversion, not at import)."""
+    return (
+        *(w + bytes([c]) for kw in _KEYWORDS for w in _spellings(kw) for c in _AFTER_KEYWORD),
+        *_spellings(b"bearer"),
+        *_KEY_SHAPES,
+        *_ODD_FOLDS,
+        *_HIDING_ESCAPES,
+    )
 
 
 @functools.cache
 def _scanner() -> ahocorasick_rs.BytesAhoCorasick:
-    # A DFA: twice the search speed of the default for this many patterns,
-    # for a few milliseconds once, at the first conversion.
+    """The secret patterns, then the raw line splitters orjson leaves in a
+    line, then the boundary between lines (see `_BOUNDARY`). A DFA: twice the
+    search speed of the default for this many patterns, for a few
+    milliseconds once, at the first conversion."""
+    patterns = [*_secret_patterns(), *(raw for raw, _escaped in _SPLITTERS), _BOUNDARY]
     return ahocorasick_rs.BytesAhoCorasick(
-        _PATTERNS, implementation=ahocorasick_rs.Implementation.DFA
+        patterns, implementation=ahocorasick_rs.Implementation.DFA
     )
 
 
@@ -275,13 +276,15 @@ def _scan(
     it in a worker thread while it builds the next lines.
     """
     hits = _scanner().find_matches_as_indexes(data, overlapping=True)
+    n_secret = len(_secret_patterns())
+    boundary = n_secret + len(_SPLITTERS)
     found: list[int] = []
     secret_at: list[int] = []
     split_at: list[int] = []
     for pattern, start, _stop in hits:
-        if pattern < _N_SECRET:
+        if pattern < n_secret:
             secret_at.append(start)
-        elif pattern == _BOUNDARY_ID:
+        elif pattern == boundary:
             found.append(start)
         else:
             split_at.append(start)
@@ -304,8 +307,8 @@ def _scan(
 
 def _sha1_uuid(name: str) -> str:
     """sha1(name) as a name-based (version 5, RFC 4122 variant) UUID."""
-    h = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+    h = _sha1_hex(name)
+    return _uuid_prefix(h, "5") + h[20:32]
 
 
 _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
@@ -313,8 +316,17 @@ _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 def _uuid_head(session_id: str, role: str) -> str:
     """The first 20 hex digits (and dashes) of every uuid of `role`'s lines."""
-    h = hashlib.sha1(f"{session_id}::{role}".encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-"
+    return _uuid_prefix(_sha1_hex(f"{session_id}::{role}"), "8")
+
+
+def _sha1_hex(name: str) -> str:
+    return hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _uuid_prefix(h: str, version: str) -> str:
+    """The first 20 of the hex digits `h` as a UUID's first four groups, with
+    `version` and the RFC 4122 variant set: "xxxxxxxx-xxxx-Vxxx-yxxx-"."""
+    return f"{h[:8]}-{h[8:12]}-{version}{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-"
 
 
 def trace_uuid(session_id: str, role: str, index: int) -> str:
@@ -832,11 +844,15 @@ def _iso(ts: float) -> str:
     return "%s%s%06.3fZ" % (day, _HOURS_MINUTES[minute], millis / 1000)  # noqa: UP031
 
 
-_HOURS_MINUTES = tuple(f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60))
+# "HH:MM:" of each minute of a day, made with the first date (not at import).
+_HOURS_MINUTES: tuple[str, ...] = ()
 _DAYS: dict[int, str] = {}
 
 
 def _day(days_since_epoch: int) -> str:
+    global _HOURS_MINUTES
+    if not _HOURS_MINUTES:
+        _HOURS_MINUTES = tuple(f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60))
     # Integer arithmetic from the epoch, not time.gmtime, whose range is platform-bound.
     day = (_EPOCH + datetime.timedelta(days=days_since_epoch)).strftime("%Y-%m-%dT")
     if len(_DAYS) >= 4096:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ahocorasick_rs
+if TYPE_CHECKING:
+    import ahocorasick_rs
 
 __all__ = ["REDACTED", "scrub", "scrub_text"]
 
@@ -137,6 +138,10 @@ _EVERY_KIND = frozenset(kind for _literal, kind in _GATE)
 
 @functools.cache
 def _gate() -> ahocorasick_rs.AhoCorasick:
+    # Imported here: the store and the server load this module, and most of
+    # their processes never scrub.
+    import ahocorasick_rs
+
     return ahocorasick_rs.AhoCorasick([literal for literal, _kind in _GATE])
 
 

@@ -845,9 +845,9 @@ def test_the_scan_gives_what_scrubbing_every_string_gives(
 
 
 def test_every_character_that_folds_to_ascii_is_one_the_scan_looks_for() -> None:
-    from ml_intern_jupyter.traces.claude_code import _SECRET_PATTERNS
+    from ml_intern_jupyter.traces.claude_code import _secret_patterns
 
-    scanned = {lit.decode() for lit in _SECRET_PATTERNS if not lit.isascii()}
+    scanned = {lit.decode() for lit in _secret_patterns() if not lit.isascii()}
     ascii_letter = re.compile("[a-z]", re.IGNORECASE)
     folding = set()
     for code in range(0x80, 0x110000):
